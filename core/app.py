@@ -1,0 +1,54 @@
+"""`build_app(config)`: the whole server as one ASGI application."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from core.acl import Authorizer
+from core.config import Config
+from core.pipeline import Pipeline
+from core.registry import PluginRegistry, default_registry
+from core.runtime import Runtime
+from core.storage.base import Storage
+
+
+def build_app(
+    config: Config | None = None,
+    *,
+    registry: PluginRegistry | None = None,
+    storage: Storage | None = None,
+    root_token: str | None = None,
+    runtime: Runtime | None = None,
+    dev_mode: bool = False,
+) -> Starlette:
+    """Build the server. Storage opens and mounts load at startup (the ASGI lifespan).
+
+    `root_token` creates a root token with that id if it does not exist (dev mode and tests).
+    """
+    config = config or Config()
+    if runtime is None:
+        runtime = Runtime(
+            config,
+            registry or default_registry(),
+            storage=storage,
+            dev_mode=dev_mode,
+        )
+    active = runtime
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await active.start()
+        if root_token is not None:
+            await active.generate_root_token(root_token)
+        try:
+            yield
+        finally:
+            await active.stop()
+
+    app = Starlette(routes=[Mount("", app=Pipeline(active, Authorizer()))], lifespan=lifespan)
+    app.state.runtime = active
+    return app

@@ -1,0 +1,197 @@
+"""What a plugin declares: Paths (data), a Backend (a list of Paths), and the typed request and
+response its handlers see. Nothing here knows about HTTP; the core's pipeline maps HTTP onto it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import httpx
+import msgspec
+
+from core.storage.base import StorageView
+
+In = TypeVar("In")
+
+
+class Operation(enum.Enum):
+    READ = "read"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    LIST = "list"
+
+
+class NoInput(msgspec.Struct):
+    """The input of a path that takes no fields."""
+
+
+@dataclass(slots=True)
+class TokenInfo:
+    """What a handler may know of the calling token (never the token itself unless self-service
+    endpoints need it, in which case `client_token` holds it)."""
+
+    accessor: str
+    policies: list[str]
+    display_name: str
+    client_token: str
+    is_root: bool
+
+
+@dataclass(slots=True)
+class MountInfo:
+    path: str  # e.g. "alicloud/" (relative to auth/)
+    type: str
+    accessor: str
+    default_lease_ttl: int  # effective seconds (mount value or system default)
+    max_lease_ttl: int
+
+
+@dataclass(slots=True)
+class Request(Generic[In]):
+    operation: Operation
+    path: str  # relative to the mount, e.g. "role/dev"
+    data: In
+    raw: dict[str, Any]  # request data after path captures were applied
+    captures: dict[str, str]
+    mount: MountInfo
+    client_ip: str | None = None
+    token: TokenInfo | None = None
+
+    def given(self, name: str) -> bool:
+        """Whether the client sent this field (partial updates keep what was not sent)."""
+        return name in self.raw and self.raw[name] is not None
+
+
+class LoginAuth(msgspec.Struct, kw_only=True):
+    """A plugin's answer to a successful login: the core turns it into a token.
+
+    `internal` is kept with the token, never shown, and handed back to the renew hook.
+    """
+
+    policies: list[str] = msgspec.field(default_factory=list)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    display_name: str = ""
+    ttl: int = 0
+    max_ttl: int = 0
+    period: int = 0
+    explicit_max_ttl: int = 0
+    num_uses: int = 0
+    no_default_policy: bool = False
+    bound_cidrs: list[str] = msgspec.field(default_factory=list)
+    token_type: str = "default"  # default | service | batch
+    renewable: bool = True
+    internal: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Response:
+    """A handler's result. `None` from a handler means 204 No Content."""
+
+    data: Any = None
+    warnings: list[str] = field(default_factory=list)
+    auth: Any = None  # LoginAuth from plugins; the token backend sets a finished auth block
+    # Vault's legacy sys endpoints copy every data key to the top level of the envelope.
+    legacy_top_level: bool = False
+    # A non-envelope body (sys/health is a flat object) with its own status code.
+    raw_body: Any = None
+    status: int = 200
+
+
+Handler = Callable[[Request[Any]], Awaitable[Response | None]]
+ExistenceCheck = Callable[[Request[Any]], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """One route of a backend.
+
+    `pattern` is relative to the mount. `{name}` captures one path segment, `{name*}` the rest
+    of the path (slashes included). A pattern ending in `/` is a collection: the LIST verb and
+    `GET ?list=true` reach it (Vault appends the slash for lists).
+    """
+
+    pattern: str
+    operations: Mapping[Operation, Handler]
+    fields: type[msgspec.Struct] = NoInput
+    existence_check: ExistenceCheck | None = None
+    synopsis: str = ""
+    description: str = ""
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", compile_pattern(self.pattern))
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    out = []
+    for piece in re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\*?\})", pattern):
+        if piece.startswith("{") and piece.endswith("}"):
+            name = piece[1:-1]
+            if name.endswith("*"):
+                out.append(f"(?P<{name[:-1]}>.+?)")
+            else:
+                out.append(f"(?P<{name}>[^/]+)")
+        else:
+            out.append(re.escape(piece))
+    regex = "".join(out)
+    if pattern.endswith("/"):
+        # A collection matches with or without its slash (Vault's `role/?`), so a plain GET
+        # on it finds the path and is answered 405, not 404.
+        regex += "?"
+    return re.compile(regex + r"\Z")
+
+
+RenewHook = Callable[["RenewRequest"], Awaitable[LoginAuth]]
+
+
+@dataclass(slots=True)
+class RenewRequest:
+    """A token from this mount is being renewed: the hook re-checks and returns fresh settings."""
+
+    auth: LoginAuth
+    mount: MountInfo
+
+
+@dataclass(slots=True)
+class Backend:
+    paths: list[Path]
+    help: str = ""
+    # Path names that need no token (matched exactly against the path within the mount).
+    unauthenticated: frozenset[str] = frozenset()
+    renew: RenewHook | None = None
+    # Called by the core's background sweeper (e.g. to forget expired login nonces).
+    periodic: Callable[[], Awaitable[None]] | None = None
+    # Called when the mount is removed or the server stops.
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+class Clock:
+    """The time source, injected so tests can move it."""
+
+    def now(self) -> float:
+        import time
+
+        return time.time()
+
+
+@dataclass(slots=True)
+class BackendContext:
+    """Everything a plugin factory gets; a plugin reaches nothing else outside itself."""
+
+    storage: StorageView
+    config: Mapping[str, Any]
+    mount: MountInfo
+    logger: logging.Logger
+    clock: Clock
+    http_client_factory: Callable[..., httpx.AsyncClient]
+    # The dev server points plugins at local fakes through this (see `wardgate server --dev`).
+    dev_mode: bool = False
+
+
+BackendFactory = Callable[[BackendContext], Backend]

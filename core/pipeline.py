@@ -1,0 +1,249 @@
+"""The request pipeline: one ASGI callable that serves every `/v1/...` request.
+
+Order (as Vault): path and verb checks, body size, routing, the token check (before a missing
+route is reported, so unauthenticated callers learn nothing about mounts), operation, ACL,
+field validation, the handler, then the envelope. Client mistakes become 4xx with a message that
+names the problem; the log gets the detail; anything unexpected is a logged 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import Request as HTTPRequest
+from starlette.responses import Response as HTTPResponse
+from starlette.types import Receive, Scope, Send
+
+from core.acl import Authorizer
+from core.framework.decode import (
+    parse_body,
+    parse_bool_flag,
+    parse_query,
+    read_body,
+    token_from_headers,
+)
+from core.framework.envelope import Envelope, encode, encode_envelope, encode_errors
+from core.framework.errors import (
+    BadRequest,
+    InternalError,
+    NotFound,
+    UnsupportedOperation,
+    UnsupportedPath,
+    WardgateError,
+)
+from core.framework.fields import decode_input, unknown_fields, unknown_fields_warning
+from core.framework.help import help_response
+from core.framework.path import LoginAuth, Operation, Path, Request, Response, TokenInfo
+from core.runtime import Mounted, Runtime
+from core.tokens.issue import auth_block, entry_for_login
+from core.tokens.store import Authenticated
+
+log = logging.getLogger("wardgate.request")
+
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "LIST"})
+_HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/json"}
+
+
+class MethodNotAllowed(WardgateError):
+    """An HTTP verb Vault's API does not have at all: 405 with an empty error list."""
+
+    status = 405
+
+
+class Pipeline:
+    def __init__(self, runtime: Runtime, authorizer: Authorizer) -> None:
+        self._runtime = runtime
+        self._authorizer = authorizer
+        self._log_requests = runtime.config.log.requests
+        self._max_body = runtime.config.server.max_request_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = HTTPRequest(scope, receive)
+        started = time.perf_counter()
+        response = await self.handle(request)
+        if request.method == "HEAD":
+            response = HTTPResponse(status_code=response.status_code, headers=_HEADERS)
+        await response(scope, receive, send)
+        if self._log_requests:
+            log.info(
+                "%s %s -> %d (%.1f ms) from %s",
+                request.method,
+                request.url.path,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+                request.client.host if request.client else "-",
+            )
+
+    async def handle(self, request: HTTPRequest) -> HTTPResponse:
+        try:
+            return await self._handle(request)
+        except WardgateError as exc:
+            level = logging.WARNING if exc.status >= 500 else logging.INFO
+            log.log(
+                level,
+                "%s %s refused (%d): %s%s",
+                request.method,
+                request.url.path,
+                exc.status,
+                exc.message or type(exc).__name__,
+                f" [{exc.log_detail}]" if exc.log_detail else "",
+            )
+            return _error(exc)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.url.path)
+            return _error(InternalError())
+
+    async def _handle(self, request: HTTPRequest) -> HTTPResponse:
+        method = request.method.upper()
+        url_path = request.url.path
+        if not url_path.startswith("/v1/"):
+            raise NotFound()
+        if method not in _KNOWN_METHODS:
+            raise MethodNotAllowed()
+        path = url_path[4:]
+        if "//" in path or any(part in (".", "..") for part in path.split("/")):
+            raise BadRequest(f"path {url_path!r} is not canonical")
+
+        query = request.query_params
+        listing = method == "LIST" or (
+            method in ("GET", "HEAD") and parse_bool_flag(query.get("list", "false"), "list")
+        )
+        wants_help = parse_bool_flag(query.get("help", "false"), "help")
+        if method in ("GET", "HEAD"):
+            raw: dict[str, Any] = parse_query(query.multi_items())
+        else:
+            body = await read_body(
+                request.stream(), request.headers.get("content-length"), self._max_body
+            )
+            raw = {} if method == "DELETE" else parse_body(
+                body, request.headers.get("content-type", "")
+            )
+
+        route = await self._runtime.router.resolve(path)
+        rel = route[1] if route is not None else ""
+        if listing and rel and not rel.endswith("/"):
+            rel += "/"
+        client_ip = request.client.host if request.client else None
+        authed: Authenticated | None = None
+        if route is None or rel not in route[0].backend.unauthenticated:
+            authed = await self._runtime.tokens.authenticate(
+                token_from_headers(request.headers), client_ip
+            )
+        try:
+            if route is None:
+                raise NotFound(f'no handler for route "{path}". route entry not found.')
+            return await self._dispatch(
+                route[0], rel, method, listing, wants_help, raw, client_ip, authed
+            )
+        finally:
+            if authed is not None and authed.last_use:
+                await self._runtime.tokens.revoke_tree(authed.hash)
+
+    async def _dispatch(
+        self,
+        mounted: Mounted,
+        rel: str,
+        method: str,
+        listing: bool,
+        wants_help: bool,
+        raw: dict[str, Any],
+        client_ip: str | None,
+        authed: Authenticated | None,
+    ) -> HTTPResponse:
+        path_def, captures = _match(mounted, rel)
+        if wants_help:
+            return _envelope(help_response(mounted.backend, path_def), [])
+        raw.update(captures)  # the capture wins over a body field of the same name
+        request: Request[Any] = Request(
+            operation=Operation.READ,
+            path=rel,
+            data=None,
+            raw=raw,
+            captures=captures,
+            mount=mounted.info,
+            client_ip=client_ip,
+            token=_token_info(authed),
+        )
+        request.operation = await _operation(path_def, method, listing, request)
+        handler = path_def.operations.get(request.operation)
+        if handler is None:
+            raise UnsupportedOperation()
+        if authed is not None:
+            await self._authorizer.check(authed.entry, mounted.prefix + rel, request.operation)
+        request.data = decode_input(path_def.fields, raw)
+        result = await handler(request)
+        if result is None:
+            return HTTPResponse(status_code=204, headers=_HEADERS)
+        if result.raw_body is not None:
+            return HTTPResponse(encode(result.raw_body), result.status, headers=_HEADERS)
+        warnings = list(result.warnings)
+        unknown = unknown_fields(path_def.fields, {k: v for k, v in raw.items() if k not in captures})
+        if unknown:
+            warnings.append(unknown_fields_warning(unknown))
+        if isinstance(result.auth, LoginAuth):
+            result.auth = await self._issue_login_token(mounted, result.auth, warnings)
+        return _envelope(result, warnings)
+
+    async def _issue_login_token(
+        self, mounted: Mounted, login: LoginAuth, warnings: list[str]
+    ) -> Any:
+        entry, ttl_warnings = entry_for_login(login, mounted.info, now=self._runtime.clock.now())
+        warnings.extend(ttl_warnings)
+        token = await self._runtime.tokens.create(entry)
+        return auth_block(entry, token, ttl=entry.creation_ttl)
+
+
+def _match(mounted: Mounted, rel: str) -> tuple[Path, dict[str, str]]:
+    for path_def in mounted.backend.paths:
+        match = path_def.regex.match(rel)
+        if match is not None:
+            return path_def, {k: v for k, v in match.groupdict().items() if v is not None}
+    raise UnsupportedPath()
+
+
+async def _operation(
+    path_def: Path, method: str, listing: bool, request: Request[Any]
+) -> Operation:
+    if listing:
+        return Operation.LIST
+    if method in ("GET", "HEAD"):
+        return Operation.READ
+    if method == "DELETE":
+        return Operation.DELETE
+    if method == "LIST":
+        return Operation.LIST
+    # POST and PUT: the existence check decides create vs update, as in Vault.
+    ops = path_def.operations
+    if path_def.existence_check is not None and Operation.CREATE in ops:
+        return Operation.UPDATE if await path_def.existence_check(request) else Operation.CREATE
+    return Operation.UPDATE if Operation.UPDATE in ops else Operation.CREATE
+
+
+def _token_info(authed: Authenticated | None) -> TokenInfo | None:
+    if authed is None:
+        return None
+    return TokenInfo(
+        accessor=authed.entry.accessor,
+        policies=list(authed.entry.policies),
+        display_name=authed.entry.display_name,
+        client_token=authed.token,
+        is_root=authed.entry.is_root,
+    )
+
+
+def _envelope(result: Response, warnings: list[str]) -> HTTPResponse:
+    envelope = Envelope(
+        request_id=str(uuid.uuid4()),
+        data=result.data,
+        warnings=warnings or None,
+        auth=result.auth,
+    )
+    body = encode_envelope(envelope, legacy_top_level=result.legacy_top_level)
+    return HTTPResponse(body, result.status, headers=_HEADERS)
+
+
+def _error(exc: WardgateError) -> HTTPResponse:
+    return HTTPResponse(encode_errors(exc.client_messages()), exc.status, headers=_HEADERS)

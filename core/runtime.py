@@ -1,0 +1,296 @@
+"""The server's live state: storage, token store, mount router, plugin registry.
+
+One Runtime per server process. It holds no mutable state of its own that another process could
+change behind its back: the mount table is re-read per request (see Router) and tokens always
+come from storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+import httpx
+
+from core.config import Config, normalize_mount_path, resolve_secret, resolve_secrets_in
+from core.framework.errors import BadRequest
+from core.framework.path import Backend, BackendContext, Clock, MountInfo
+from core.mounts import MountEntry, MountTable, MountTuning, new_mount
+from core.registry import PluginRegistry
+from core.storage import open_storage
+from core.storage.base import Storage, StorageView
+from core.tokens.store import TokenEntry, TokenStore
+
+log = logging.getLogger("wardgate")
+
+HMAC_KEY_KEY = "core/token-hmac-key"
+CLUSTER_ID_KEY = "core/cluster-id"
+ROOT_MARKER_KEY = "core/root-token-generated"
+
+
+@dataclass(slots=True)
+class Mounted:
+    """A backend serving requests under `prefix` (e.g. `auth/alicloud/`)."""
+
+    prefix: str
+    backend: Backend
+    info: MountInfo
+    entry: MountEntry | None  # None for sys/
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: Config,
+        registry: PluginRegistry,
+        *,
+        storage: Storage | None = None,
+        clock: Clock | None = None,
+        dev_mode: bool = False,
+        http_client_factory: Callable[..., httpx.AsyncClient] = httpx.AsyncClient,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.clock = clock or Clock()
+        self.dev_mode = dev_mode
+        self.http_client_factory = http_client_factory
+        self._given_storage = storage
+        self.storage: Storage = storage  # type: ignore[assignment]  # set in start()
+        self.tokens: TokenStore
+        self.mounts: MountTable
+        self.router = Router(self)
+        self._sweeper: asyncio.Task[None] | None = None
+        self.cluster_id = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, *, sweep: bool = True) -> None:
+        if self._given_storage is None:
+            self.storage = await open_storage(
+                self.config.storage.backend,
+                self.config.storage.path,
+                synchronous=self.config.storage.synchronous,
+            )
+        self.mounts = MountTable(self.storage)
+        self.tokens = TokenStore(
+            StorageView(self.storage, "sys/token/"), await self._hmac_key(), self.clock
+        )
+        await self.mounts.ensure_token_mount()
+        _, cluster_id = await self.storage.update(
+            CLUSTER_ID_KEY, lambda raw: raw or str(uuid.uuid4()).encode()
+        )
+        self.cluster_id = (cluster_id or b"").decode()
+        await self._create_config_mounts()
+        if sweep:
+            self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.router.close()
+        if self._given_storage is None:
+            await self.storage.close()
+
+    async def _hmac_key(self) -> bytes:
+        configured = resolve_secret(self.config.token.hmac_key, "token.hmac_key")
+        if configured:
+            return configured.encode()
+
+        def keep_or_create(raw: bytes | None) -> bytes:
+            return raw if raw is not None else secrets.token_bytes(32)
+
+        _, key = await self.storage.update(HMAC_KEY_KEY, keep_or_create)
+        assert key is not None
+        return key
+
+    async def _create_config_mounts(self) -> None:
+        for mount in self.config.auth:
+            if self.registry.get(mount.type) is None:
+                raise BadRequest(f"plugin not found in the catalog: {mount.type}")
+            entry = new_mount(
+                normalize_mount_path(mount.path),
+                mount.type,
+                description=mount.description,
+                tuning=MountTuning(
+                    default_lease_ttl=_seconds(mount.default_lease_ttl),
+                    max_lease_ttl=_seconds(mount.max_lease_ttl),
+                ),
+                plugin_config=resolve_secrets_in(mount.config, f"auth[{mount.path}].config"),
+            )
+            if await self.mounts.enable(entry, if_absent=True):
+                log.info("enabled auth method %s at auth/%s from the config file", entry.type, entry.path)
+
+    async def generate_root_token(self, token_id: str | None = None) -> str | None:
+        """Create a root token. Without `token_id`, only on the first start of a database
+        (returns None afterwards); with one (dev mode, tests) whenever it does not exist yet."""
+        if token_id is None:
+            _, marker = await self.storage.update(ROOT_MARKER_KEY, lambda raw: raw or b"pending")
+            if marker != b"pending":
+                return None
+        elif await self.tokens.get(self.tokens.hash(token_id)) is not None:
+            return token_id
+        entry = TokenEntry(
+            accessor=_accessor(),
+            policies=["root"],
+            display_name="root",
+            path="auth/token/root",
+            creation_time=self.clock.now(),
+            renewable=False,
+        )
+        token = await self.tokens.create(entry, token_id=token_id)
+        if token_id is None:
+            await self.storage.put(ROOT_MARKER_KEY, b"done")
+        return token
+
+    async def _sweep_forever(self) -> None:
+        interval = max(1, self.config.server.sweep_interval)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                swept = await self.tokens.sweep_expired()
+                if swept:
+                    log.info("revoked %d expired tokens", swept)
+                await self.router.sweep_plugins()
+            except Exception:
+                log.exception("background sweep failed; will retry")
+
+    # -- mount helpers -----------------------------------------------------------------------
+
+    def mount_info(self, entry: MountEntry) -> MountInfo:
+        return MountInfo(
+            path=entry.path,
+            type=entry.type,
+            accessor=entry.accessor,
+            default_lease_ttl=entry.tuning.default_lease_ttl or self.config.default_ttl,
+            max_lease_ttl=entry.tuning.max_lease_ttl or self.config.max_ttl,
+        )
+
+    def build_backend(self, entry: MountEntry) -> Backend:
+        info = self.mount_info(entry)
+        if entry.type == "token":
+            from core.tokens.backend import token_backend
+
+            return token_backend(self)
+        spec = self.registry.get(entry.type)
+        if spec is None:
+            raise BadRequest(f"plugin not found in the catalog: {entry.type}")
+        context = BackendContext(
+            storage=StorageView(self.storage, entry.storage_prefix),
+            config=entry.plugin_config,
+            mount=info,
+            logger=logging.getLogger(f"wardgate.auth.{entry.path.rstrip('/')}"),
+            clock=self.clock,
+            http_client_factory=self.http_client_factory,
+            dev_mode=self.dev_mode,
+        )
+        return spec.factory(context)
+
+
+def _seconds(value: int | str) -> int:
+    from core.framework.fields import parse_duration
+
+    return parse_duration(value)
+
+
+def _accessor() -> str:
+    from core.tokens.store import random_id
+
+    return random_id(24)
+
+
+class Router:
+    """Finds the backend for a request path; keeps backends in step with the stored table."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._raw: bytes | None = b"<unloaded>"
+        self._by_prefix: dict[str, Mounted] = {}
+        self._by_accessor: dict[str, Mounted] = {}
+        self._built: dict[str, tuple[bytes, Mounted]] = {}  # uuid -> (entry bytes, mounted)
+        self._sys: Mounted | None = None
+        self._lock = asyncio.Lock()
+
+    def _sys_mount(self) -> Mounted:
+        if self._sys is None:
+            from core.sys.backend import sys_backend
+
+            info = MountInfo("sys/", "system", "system", 0, 0)
+            self._sys = Mounted("sys/", sys_backend(self._runtime), info, None)
+        return self._sys
+
+    async def refresh(self) -> None:
+        raw, table = await self._runtime.mounts.read()
+        if raw == self._raw:
+            return
+        async with self._lock:
+            if raw == self._raw:
+                return
+            await self._rebuild(raw, table)
+
+    async def _rebuild(self, raw: bytes | None, table: list[MountEntry]) -> None:
+        import msgspec
+
+        built: dict[str, tuple[bytes, Mounted]] = {}
+        for entry in table:
+            signature = msgspec.json.encode(entry)
+            previous = self._built.get(entry.uuid)
+            if previous is not None and previous[0] == signature:
+                built[entry.uuid] = previous
+                continue
+            mounted = Mounted(
+                "auth/" + entry.path,
+                self._runtime.build_backend(entry),
+                self._runtime.mount_info(entry),
+                entry,
+            )
+            built[entry.uuid] = (signature, mounted)
+        for uuid_, (_, old) in self._built.items():
+            if built.get(uuid_, (b"", None))[1] is not old and old.backend.close is not None:
+                await old.backend.close()
+        self._built = built
+        self._by_prefix = {m.prefix: m for _, m in built.values()}
+        self._by_accessor = {m.info.accessor: m for _, m in built.values()}
+        self._raw = raw
+
+    async def resolve(self, path: str) -> tuple[Mounted, str] | None:
+        """The mount serving `path` and the path within it; longest mount prefix wins."""
+        if path.startswith("sys/"):
+            return self._sys_mount(), path[4:]
+        await self.refresh()
+        end = len(path)
+        while end > 0:
+            end = path.rfind("/", 0, end)
+            if end < 0:
+                break
+            mounted = self._by_prefix.get(path[: end + 1])
+            if mounted is not None:
+                return mounted, path[end + 1 :]
+        return None
+
+    async def by_accessor(self, accessor: str) -> Mounted | None:
+        await self.refresh()
+        return self._by_accessor.get(accessor)
+
+    async def mounted(self) -> list[Mounted]:
+        await self.refresh()
+        return [m for _, m in self._built.values()]
+
+    async def sweep_plugins(self) -> None:
+        """Run each plugin's periodic hook (e.g. forgetting expired login nonces)."""
+        for _, mounted in list(self._built.values()):
+            if mounted.backend.periodic is not None:
+                await mounted.backend.periodic()
+
+    async def close(self) -> None:
+        for _, mounted in self._built.values():
+            if mounted.backend.close is not None:
+                await mounted.backend.close()
+        self._built = {}
+        self._by_prefix = {}
+        self._raw = b"<unloaded>"

@@ -1,0 +1,111 @@
+"""The storage contract every backend implements.
+
+wardgate keeps all state (mounts, tokens, roles, nonces) in one small key-value space with
+bytes values. Keys are `/`-separated strings; a mount's storage view is a key prefix.
+
+Rules every implementation keeps:
+- A write has been made durable when its coroutine returns (an acknowledged write survives
+  `kill -9` of the process).
+- No implementation caches values in process memory: several server processes may share one
+  database and must see each other's writes at once.
+- `update` is atomic across processes: two concurrent updates of one key never both see the same
+  old value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import msgspec
+
+
+class Put(msgspec.Struct, frozen=True):
+    key: str
+    value: bytes
+
+
+class Delete(msgspec.Struct, frozen=True):
+    key: str
+
+
+WriteOp = Put | Delete
+
+# An update function sees the current value (None when absent) and returns the new value
+# (None deletes the key). It may raise to abort the update without writing anything.
+UpdateFn = Callable[[bytes | None], bytes | None]
+
+
+class Storage(Protocol):
+    async def get(self, key: str) -> bytes | None:
+        """The value at `key`, or None."""
+        ...
+
+    async def put(self, key: str, value: bytes) -> None: ...
+
+    async def delete(self, key: str) -> None:
+        """Remove `key`; removing a missing key is not an error."""
+        ...
+
+    async def list(self, prefix: str, *, after: str = "", limit: int | None = None) -> list[str]:
+        """Keys that start with `prefix`, with the prefix removed, in byte order.
+
+        Only keys sorting after `prefix + after` are returned (for paging and range scans);
+        at most `limit` of them when a limit is given.
+        """
+        ...
+
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        """Apply several puts and deletes atomically: all of them or none."""
+        ...
+
+    async def update(self, key: str, fn: UpdateFn) -> tuple[bytes | None, bytes | None]:
+        """Atomic read-modify-write of one key. Returns (old value, new value)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class StorageView:
+    """A storage confined to the keys under `prefix` (a mount's own space)."""
+
+    __slots__ = ("_inner", "_prefix")
+
+    def __init__(self, inner: Storage, prefix: str) -> None:
+        self._inner = inner
+        self._prefix = prefix
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    def sub(self, prefix: str) -> StorageView:
+        return StorageView(self._inner, self._prefix + prefix)
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._inner.get(self._prefix + key)
+
+    async def put(self, key: str, value: bytes) -> None:
+        await self._inner.put(self._prefix + key, value)
+
+    async def delete(self, key: str) -> None:
+        await self._inner.delete(self._prefix + key)
+
+    async def list(self, prefix: str, *, after: str = "", limit: int | None = None) -> list[str]:
+        return await self._inner.list(self._prefix + prefix, after=after, limit=limit)
+
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        await self._inner.write(
+            [
+                Put(self._prefix + op.key, op.value)
+                if isinstance(op, Put)
+                else Delete(self._prefix + op.key)
+                for op in ops
+            ]
+        )
+
+    async def update(self, key: str, fn: UpdateFn) -> tuple[bytes | None, bytes | None]:
+        return await self._inner.update(self._prefix + key, fn)
+
+    async def close(self) -> None:
+        """A view does not own the storage beneath it."""

@@ -1,0 +1,199 @@
+"""`sys/auth` and the tune endpoints: list, enable, read, disable and tune auth methods."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from core.config import normalize_mount_path
+from core.framework.errors import BadRequest
+from core.framework.fields import parse_duration
+from core.framework.path import Request, Response
+from core.mounts import TOKEN_MOUNT_PATH, MountEntry, MountTuning, new_mount
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+
+_TOKEN_TYPES = ("default-service", "default-batch", "service", "batch")
+
+
+class EnableInput(msgspec.Struct, kw_only=True):
+    type: str | None = None
+    description: str = ""
+    config: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Plugin settings for mounts enabled through the API (the `[auth.config]` table of the
+    # config file). Vault passes a mount's `options` to its backend the same way.
+    options: dict[str, Any] | None = None
+
+
+class TuneInput(msgspec.Struct, kw_only=True):
+    default_lease_ttl: Any = None
+    max_lease_ttl: Any = None
+    description: str | None = None
+    token_type: str | None = None
+
+
+def mount_data(entry: MountEntry) -> dict[str, Any]:
+    """One mount as `sys/auth` shows it (keys sorted, as Vault's JSON of a Go struct map)."""
+    return {
+        "accessor": entry.accessor,
+        "config": {
+            "default_lease_ttl": entry.tuning.default_lease_ttl,
+            "force_no_cache": False,
+            "max_lease_ttl": entry.tuning.max_lease_ttl,
+            "token_type": entry.tuning.token_type,
+        },
+        "description": entry.description,
+        "external_entropy_access": False,
+        "local": False,
+        "options": _public_options(entry),
+        "plugin_version": "",
+        "running_plugin_version": "",
+        "running_sha256": "",
+        "seal_wrap": False,
+        "type": entry.type,
+        "uuid": entry.uuid,
+    }
+
+
+def _public_options(entry: MountEntry) -> dict[str, Any] | None:
+    if entry.type == "token":
+        return None
+    # Values that came from `{ env = ... }`/`{ file = ... }` are secrets: never shown.
+    return {k: ("<redacted>" if _looks_secret(k) else v) for k, v in entry.plugin_config.items()}
+
+
+def _looks_secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(word in lowered for word in ("secret", "password", "token", "key"))
+
+
+def _ttl(value: Any, what: str) -> int:
+    if value in (None, "", "system"):
+        return 0
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise BadRequest(f"unable to parse {what} of {value}: {exc}") from None
+
+
+class AuthMountEndpoints:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def list(self, req: Request[Any]) -> Response:
+        table = await self._runtime.router.mounted()
+        data = {
+            m.entry.path: mount_data(m.entry)
+            for m in sorted(table, key=lambda m: m.prefix)
+            if m.entry is not None
+        }
+        return Response(data=data, legacy_top_level=True)
+
+    async def read(self, req: Request[Any]) -> Response:
+        entry = await self._entry(req.captures["path"])
+        if entry is None:
+            raise BadRequest(f"No auth engine at {normalize_mount_path(req.captures['path'])}")
+        return Response(data=mount_data(entry), legacy_top_level=True)
+
+    async def enable(self, req: Request[EnableInput]) -> None:
+        raw_path = req.captures["path"]
+        if raw_path.endswith("/"):
+            raise BadRequest("cannot write to a path ending in '/'")
+        path = normalize_mount_path(raw_path)
+        data = req.data
+        if not data.type:
+            raise BadRequest("backend type must be specified as a string")
+        if data.type == "token" or self._runtime.registry.get(data.type) is None:
+            raise BadRequest(f"plugin not found in the catalog: {data.type}")
+        default = _ttl(data.config.get("default_lease_ttl"), "default TTL")
+        maximum = _ttl(data.config.get("max_lease_ttl"), "max TTL")
+        if maximum and default > maximum:
+            raise BadRequest("given default lease TTL greater than given max lease TTL")
+        entry = new_mount(
+            path,
+            data.type,
+            description=data.description,
+            tuning=MountTuning(default_lease_ttl=default, max_lease_ttl=maximum),
+            plugin_config=dict(data.options or {}),
+        )
+        # Build the backend once before saving, so bad plugin options are a 400 now rather
+        # than a broken mount later.
+        self._runtime.build_backend(entry)
+        await self._runtime.mounts.enable(entry)
+
+    async def disable(self, req: Request[Any]) -> None:
+        path = normalize_mount_path(req.captures["path"])
+        if path == TOKEN_MOUNT_PATH:
+            raise BadRequest("token credential backend cannot be disabled")
+        removed = await self._runtime.mounts.disable(path)
+        if removed is None:
+            return
+        # As in Vault, disabling an auth method revokes every token it issued.
+        await self._runtime.tokens.revoke_mount(removed.accessor)
+        await _delete_prefix(self._runtime, removed.storage_prefix)
+
+    async def read_tune(self, req: Request[Any]) -> Response:
+        path = normalize_mount_path(req.captures["path"])
+        entry = await self._entry(path)
+        if entry is None:
+            raise BadRequest(f'cannot fetch sysview for path "auth/{path}"')
+        info = self._runtime.mount_info(entry)
+        data = {
+            "default_lease_ttl": info.default_lease_ttl,
+            "description": entry.description,
+            "force_no_cache": False,
+            "max_lease_ttl": info.max_lease_ttl,
+            "token_type": entry.tuning.token_type,
+        }
+        return Response(data=data, legacy_top_level=True)
+
+    async def tune(self, req: Request[TuneInput]) -> None:
+        path = normalize_mount_path(req.captures["path"])
+        entry = await self._entry(path)
+        if entry is None:
+            raise BadRequest(f'tune of path "auth/{path}" failed: no mount entry found')
+        data = req.data
+        tuning = msgspec.structs.replace(entry.tuning)
+        if data.default_lease_ttl is not None:
+            tuning.default_lease_ttl = _tune_ttl(data.default_lease_ttl)
+        if data.max_lease_ttl is not None:
+            tuning.max_lease_ttl = _tune_ttl(data.max_lease_ttl)
+        if data.token_type is not None:
+            if data.token_type not in _TOKEN_TYPES:
+                raise BadRequest("invalid value for 'token_type'")
+            tuning.token_type = data.token_type
+        effective = self._runtime.mount_info(msgspec.structs.replace(entry, tuning=tuning))
+        if effective.max_lease_ttl < effective.default_lease_ttl:
+            raise BadRequest(
+                f"backend max lease TTL of {effective.max_lease_ttl} would be less than "
+                f"backend default lease TTL of {effective.default_lease_ttl}"
+            )
+        await self._runtime.mounts.tune(path, tuning, data.description)
+
+    async def _entry(self, raw_path: str) -> MountEntry | None:
+        path = normalize_mount_path(raw_path)
+        for mounted in await self._runtime.router.mounted():
+            if mounted.entry is not None and mounted.entry.path == path:
+                return mounted.entry
+        return None
+
+
+def _tune_ttl(value: Any) -> int:
+    if value in ("", "system"):
+        return 0  # back to the system default
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+async def _delete_prefix(runtime: Runtime, prefix: str) -> None:
+    from core.storage.base import Delete
+
+    while True:
+        keys = await runtime.storage.list(prefix, limit=500)
+        if not keys:
+            return
+        await runtime.storage.write([Delete(prefix + key) for key in keys])

@@ -1,0 +1,1 @@
+"""The token store and the `auth/token` backend."""

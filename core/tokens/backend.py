@@ -1,0 +1,289 @@
+"""The built-in token auth method, mounted at `auth/token` (Vault's token store endpoints).
+
+It is declared exactly like a plugin (Paths of data), which keeps the plugin interface honest;
+unlike a plugin it may reach the runtime, because tokens are the core's own business.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from core.framework.envelope import AuthBlock
+from core.framework.errors import BadRequest, InvalidRequest, PermissionDenied
+from core.framework.fields import DurationSeconds, StrList, WeakStr
+from core.framework.path import (
+    Backend,
+    LoginAuth,
+    MountInfo,
+    Operation,
+    Path,
+    RenewRequest,
+    Request,
+    Response,
+)
+from core.tokens.issue import auth_block, lookup_data, sanitize_policies
+from core.tokens.store import TokenEntry, random_id
+from core.tokens.ttl import calculate_ttl
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+
+
+class CreateInput(msgspec.Struct, kw_only=True):
+    id: WeakStr = WeakStr("")
+    policies: StrList = msgspec.field(default_factory=StrList)
+    meta: dict[str, str] = msgspec.field(default_factory=dict)
+    no_parent: bool = False
+    no_default_policy: bool = False
+    renewable: bool = True
+    ttl: DurationSeconds = DurationSeconds(0)
+    explicit_max_ttl: DurationSeconds = DurationSeconds(0)
+    period: DurationSeconds = DurationSeconds(0)
+    display_name: WeakStr = WeakStr("")
+    num_uses: int = 0
+    type: WeakStr = WeakStr("service")
+
+
+class TokenInput(msgspec.Struct, kw_only=True):
+    token: WeakStr = WeakStr("")
+
+
+class AccessorInput(msgspec.Struct, kw_only=True):
+    accessor: WeakStr = WeakStr("")
+
+
+class RenewInput(msgspec.Struct, kw_only=True):
+    token: WeakStr = WeakStr("")
+    increment: DurationSeconds = DurationSeconds(0)
+
+
+class RenewAccessorInput(msgspec.Struct, kw_only=True):
+    accessor: WeakStr = WeakStr("")
+    increment: DurationSeconds = DurationSeconds(0)
+
+
+class RenewSelfInput(msgspec.Struct, kw_only=True):
+    increment: DurationSeconds = DurationSeconds(0)
+
+
+def token_backend(runtime: Runtime) -> Backend:
+    endpoints = _TokenEndpoints(runtime)
+    write = Operation.UPDATE
+    return Backend(
+        help="The token store: create, look up, renew and revoke tokens.",
+        paths=[
+            Path("create", {write: endpoints.create}, CreateInput,
+                 synopsis="Create a token (a child of the caller unless no_parent)."),
+            Path("create-orphan", {write: endpoints.create_orphan}, CreateInput,
+                 synopsis="Create a token with no parent."),
+            Path("lookup", {write: endpoints.lookup, Operation.READ: endpoints.lookup}, TokenInput,
+                 synopsis="Look up a token's properties."),
+            Path("lookup-self",
+                 {Operation.READ: endpoints.lookup_self, write: endpoints.lookup_self},
+                 synopsis="Look up the calling token."),
+            Path("lookup-accessor", {write: endpoints.lookup_accessor}, AccessorInput,
+                 synopsis="Look up a token by its accessor."),
+            Path("renew", {write: endpoints.renew}, RenewInput, synopsis="Renew a token."),
+            Path("renew-self", {write: endpoints.renew_self}, RenewSelfInput,
+                 synopsis="Renew the calling token."),
+            Path("renew-accessor", {write: endpoints.renew_accessor}, RenewAccessorInput,
+                 synopsis="Renew a token by its accessor."),
+            Path("revoke", {write: endpoints.revoke}, TokenInput,
+                 synopsis="Revoke a token and all its children."),
+            Path("revoke-self", {write: endpoints.revoke_self},
+                 synopsis="Revoke the calling token and all its children."),
+            Path("revoke-accessor", {write: endpoints.revoke_accessor}, AccessorInput,
+                 synopsis="Revoke a token by its accessor."),
+            Path("revoke-orphan", {write: endpoints.revoke_orphan}, TokenInput,
+                 synopsis="Revoke a token; its children become orphans."),
+            Path("accessors/", {Operation.LIST: endpoints.list_accessors},
+                 synopsis="List the accessors of all tokens."),
+        ],
+    )
+
+
+class _TokenEndpoints:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._store = runtime.tokens
+
+    # -- create ------------------------------------------------------------------------------
+
+    async def create(self, req: Request[CreateInput]) -> Response:
+        return await self._create(req, orphan=req.data.no_parent)
+
+    async def create_orphan(self, req: Request[CreateInput]) -> Response:
+        return await self._create(req, orphan=True)
+
+    async def _create(self, req: Request[CreateInput], *, orphan: bool) -> Response:
+        data = req.data
+        caller = req.token
+        assert caller is not None
+        parent_hash = self._store.hash(caller.client_token)
+        if data.num_uses < 0:
+            raise BadRequest("number of uses cannot be negative")
+        token_type = data.type or "service"
+        if token_type not in ("service", "batch"):
+            raise BadRequest(f"invalid 'type' value {token_type!r}: use \"service\" or \"batch\"")
+        if token_type == "batch" and (data.period or data.num_uses):
+            raise BadRequest("batch tokens cannot be periodic or have a use limit")
+        if data.id and not caller.is_root:
+            raise PermissionDenied("root or sudo privileges required to specify token id")
+        if data.id and await self._store.get(self._store.hash(data.id)) is not None:
+            raise BadRequest("cannot create a token with a duplicate ID")
+        requested = list(data.policies) if data.policies else list(caller.policies)
+        policies = sanitize_policies(requested, add_default=not data.no_default_policy)
+        is_root_token = policies == ["root"]
+        token_mount = req.mount
+        result = calculate_ttl(
+            increment=0,
+            backend_ttl=data.ttl,
+            period=data.period,
+            # A root-policy token with no TTL never expires (as in Vault).
+            mount_default=0 if is_root_token else token_mount.default_lease_ttl,
+            mount_max=token_mount.max_lease_ttl,
+            backend_max=0,
+            explicit_max=data.explicit_max_ttl,
+        )
+        now = self._runtime.clock.now()
+        name = data.display_name.strip().lower()
+        entry = TokenEntry(
+            accessor="" if token_type == "batch" else random_id(24),
+            policies=policies,
+            display_name=f"token-{name}" if name else "token",
+            path="auth/token/create",
+            creation_time=now,
+            creation_ttl=result.ttl,
+            expire_time=now + result.ttl if result.ttl else 0.0,
+            explicit_max_ttl=data.explicit_max_ttl,
+            period=data.period,
+            num_uses=data.num_uses,
+            meta=dict(data.meta) or None,
+            renewable=data.renewable and token_type != "batch",
+            type=token_type,
+            parent="" if orphan else parent_hash,
+        )
+        token = await self._store.create(entry, token_id=data.id or None)
+        return Response(auth=auth_block(entry, token, ttl=result.ttl), warnings=result.warnings)
+
+    # -- lookup ------------------------------------------------------------------------------
+
+    async def lookup(self, req: Request[TokenInput]) -> Response:
+        token = req.data.token
+        if not token:
+            return await self.lookup_self(req)
+        entry = await self._store.get(self._store.hash(token))
+        if entry is None or not self._store.is_live(entry):
+            raise PermissionDenied("bad token")
+        return Response(data=lookup_data(entry, token, now=self._runtime.clock.now()))
+
+    async def lookup_self(self, req: Request[Any]) -> Response:
+        token = self._caller(req)
+        entry = await self._store.get(self._store.hash(token))
+        if entry is None:
+            raise PermissionDenied()
+        return Response(data=lookup_data(entry, token, now=self._runtime.clock.now()))
+
+    async def lookup_accessor(self, req: Request[AccessorInput]) -> Response:
+        token_hash, entry = await self._by_accessor(req.data.accessor)
+        return Response(data=lookup_data(entry, "", now=self._runtime.clock.now()))
+
+    async def list_accessors(self, req: Request[Any]) -> Response | None:
+        keys = await self._store.accessors()
+        return Response(data={"keys": keys}) if keys else None
+
+    # -- renew -------------------------------------------------------------------------------
+
+    async def renew(self, req: Request[RenewInput]) -> Response:
+        token = req.data.token or self._caller(req)
+        token_hash = self._store.hash(token)
+        entry = await self._store.get(token_hash)
+        if entry is None or not self._store.is_live(entry):
+            raise BadRequest("invalid token")
+        return await self._renew(req.mount, token_hash, entry, token, req.data.increment)
+
+    async def renew_self(self, req: Request[RenewSelfInput]) -> Response:
+        token = self._caller(req)
+        token_hash = self._store.hash(token)
+        entry = await self._store.get(token_hash)
+        if entry is None:
+            raise PermissionDenied()
+        return await self._renew(req.mount, token_hash, entry, token, req.data.increment)
+
+    async def renew_accessor(self, req: Request[RenewAccessorInput]) -> Response:
+        token_hash, entry = await self._by_accessor(req.data.accessor)
+        return await self._renew(req.mount, token_hash, entry, "", req.data.increment)
+
+    async def _renew(
+        self, mount_info: MountInfo, token_hash: str, entry: TokenEntry, token: str, increment: int
+    ) -> Response:
+        if entry.type == "batch":
+            raise BadRequest("batch tokens cannot be renewed")
+        if not entry.renewable or not entry.expire_time:
+            raise BadRequest("lease is not renewable")
+        backend_ttl, backend_max, period = entry.creation_ttl, entry.max_ttl, entry.period
+        if entry.mount_accessor:
+            issuer = await self._runtime.router.by_accessor(entry.mount_accessor)
+            if issuer is None:
+                raise BadRequest("the auth method that issued this token no longer exists")
+            mount_info = issuer.info
+            if issuer.backend.renew is not None and entry.login is not None:
+                # The plugin re-checks the login (role still there, still matching) and hands
+                # back the role's current TTL settings.
+                fresh: LoginAuth = await issuer.backend.renew(RenewRequest(entry.login, issuer.info))
+                backend_ttl, backend_max, period = fresh.ttl, fresh.max_ttl, fresh.period
+                entry.max_ttl, entry.period = fresh.max_ttl, fresh.period
+        now = self._runtime.clock.now()
+        result = calculate_ttl(
+            increment=increment,
+            backend_ttl=backend_ttl,
+            period=period,
+            mount_default=mount_info.default_lease_ttl,
+            mount_max=mount_info.max_lease_ttl,
+            backend_max=backend_max,
+            explicit_max=entry.explicit_max_ttl,
+            elapsed=now - entry.creation_time,
+        )
+        await self._store.set_expiry(token_hash, entry, now + result.ttl)
+        block: AuthBlock = auth_block(entry, token, ttl=result.ttl)
+        return Response(auth=block, warnings=result.warnings)
+
+    # -- revoke ------------------------------------------------------------------------------
+
+    async def revoke(self, req: Request[TokenInput]) -> None:
+        if not req.data.token:
+            raise BadRequest("missing token")
+        await self._store.revoke_tree(self._store.hash(req.data.token))
+
+    async def revoke_self(self, req: Request[Any]) -> None:
+        await self._store.revoke_tree(self._store.hash(self._caller(req)))
+
+    async def revoke_orphan(self, req: Request[TokenInput]) -> None:
+        if not req.data.token:
+            raise BadRequest("missing token")
+        await self._store.revoke_orphan(self._store.hash(req.data.token))
+
+    async def revoke_accessor(self, req: Request[AccessorInput]) -> Response | None:
+        token_hash = await self._store.hash_for_accessor(req.data.accessor)
+        if token_hash is None:
+            return Response(warnings=["No token found with this accessor"])
+        await self._store.revoke_tree(token_hash)
+        return None
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _caller(self, req: Request[Any]) -> str:
+        if req.token is None:
+            raise PermissionDenied()
+        return req.token.client_token
+
+    async def _by_accessor(self, accessor: str) -> tuple[str, TokenEntry]:
+        if not accessor:
+            raise BadRequest("missing accessor")
+        token_hash = await self._store.hash_for_accessor(accessor)
+        entry = None if token_hash is None else await self._store.get(token_hash)
+        if token_hash is None or entry is None or not self._store.is_live(entry):
+            raise InvalidRequest("invalid accessor")
+        return token_hash, entry

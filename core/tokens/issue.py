@@ -1,0 +1,122 @@
+"""Turning requests into TokenEntries and TokenEntries into Vault's wire shapes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from core.framework.envelope import AuthBlock
+from core.framework.errors import BadRequest
+from core.framework.path import LoginAuth, MountInfo
+from core.tokens.store import TokenEntry, random_id
+from core.tokens.ttl import calculate_ttl
+
+
+def sanitize_policies(policies: list[str], *, add_default: bool) -> list[str]:
+    """Vault's rule: trim, lower-case, drop empties; `root` alone wins; add `default`; sort."""
+    cleaned: list[str] = []
+    for policy in policies:
+        name = policy.strip().lower()
+        if not name:
+            continue
+        if name == "root":
+            return ["root"]
+        cleaned.append(name)
+    if add_default and "default" not in cleaned:
+        cleaned.append("default")
+    return sorted(set(cleaned))
+
+
+def login_display_name(mount_path: str, name: str) -> str:
+    return (mount_path.replace("/", "-") + name).rstrip("-")
+
+
+def entry_for_login(
+    auth: LoginAuth, mount: MountInfo, *, now: float
+) -> tuple[TokenEntry, list[str]]:
+    """The token a successful login gets, with the mount's TTL limits applied."""
+    policies = sanitize_policies(auth.policies, add_default=not auth.no_default_policy)
+    if policies == ["root"]:
+        raise BadRequest("auth methods cannot create root tokens")
+    token_type = "batch" if auth.token_type == "batch" else "service"
+    result = calculate_ttl(
+        increment=0,
+        backend_ttl=auth.ttl,
+        period=auth.period,
+        mount_default=mount.default_lease_ttl,
+        mount_max=mount.max_lease_ttl,
+        backend_max=auth.max_ttl,
+        explicit_max=auth.explicit_max_ttl,
+    )
+    entry = TokenEntry(
+        accessor="" if token_type == "batch" else random_id(24),
+        policies=policies,
+        display_name=login_display_name(mount.path, auth.display_name),
+        path=f"auth/{mount.path}login",
+        creation_time=now,
+        creation_ttl=result.ttl,
+        expire_time=now + result.ttl if result.ttl else 0.0,
+        explicit_max_ttl=auth.explicit_max_ttl,
+        max_ttl=auth.max_ttl,
+        period=auth.period,
+        num_uses=auth.num_uses,
+        bound_cidrs=list(auth.bound_cidrs),
+        meta=dict(auth.metadata) or None,
+        renewable=auth.renewable and token_type != "batch",
+        type=token_type,
+        mount_accessor=mount.accessor,
+        login=auth,
+    )
+    return entry, result.warnings
+
+
+def auth_block(entry: TokenEntry, token: str, *, ttl: int) -> AuthBlock:
+    return AuthBlock(
+        client_token=token,
+        accessor=entry.accessor,
+        policies=list(entry.policies),
+        token_policies=list(entry.policies),
+        metadata=entry.meta,
+        lease_duration=ttl,
+        renewable=entry.renewable and entry.expire_time > 0,
+        token_type=entry.type,
+        orphan=entry.orphan,
+        num_uses=max(entry.num_uses, 0),
+    )
+
+
+def rfc3339(ts: float) -> str:
+    """RFC 3339 with nanoseconds, as Go prints times (`2026-11-22T08:32:18.209082639Z`)."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
+
+
+def lookup_data(entry: TokenEntry, token: str, *, now: float) -> dict[str, Any]:
+    """`auth/token/lookup*` data: keys sorted, optional keys only when set (as Vault)."""
+    data: dict[str, Any] = {"accessor": entry.accessor}
+    if entry.bound_cidrs:
+        data["bound_cidrs"] = list(entry.bound_cidrs)
+    remaining = max(0, int(entry.expire_time - now)) if entry.expire_time else 0
+    data.update(
+        creation_time=int(entry.creation_time),
+        creation_ttl=entry.creation_ttl,
+        display_name=entry.display_name,
+        entity_id="",
+        expire_time=rfc3339(entry.expire_time) if entry.expire_time else None,
+        explicit_max_ttl=entry.explicit_max_ttl,
+        id=token,
+        issue_time=rfc3339(entry.creation_time),
+        meta=entry.meta,
+        num_uses=entry.num_uses,
+        orphan=entry.orphan,
+        path=entry.path,
+    )
+    if entry.period:
+        data["period"] = entry.period
+    data["policies"] = list(entry.policies)
+    data["renewable"] = entry.renewable and entry.expire_time > 0
+    if entry.role:
+        data["role"] = entry.role
+    data["ttl"] = remaining
+    data["type"] = entry.type
+    return data

@@ -1,0 +1,271 @@
+"""The token store: issue, validate, renew and revoke tokens.
+
+Only a keyed hash (HMAC-SHA256) of a token is ever stored, so a copy of the database does not
+yield usable tokens without the key. Keys under the store's storage view:
+
+    id/<hash>                      the TokenEntry
+    accessor/<accessor>            -> <hash>
+    parent/<parent hash>/<hash>    child index, for revoking a tree
+    expiry/<epoch, 12 digits>/<hash>   time-ordered index, so the sweeper reads only what expired
+    mount/<mount accessor>/<hash>  tokens issued by an auth mount, revoked when it is disabled
+
+Every write that creates or changes a token is one atomic storage write, so a kill -9 never
+leaves a token without its indexes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import math
+import secrets
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import msgspec
+
+from core.framework.fields import json_encoder
+
+from core.framework.errors import PermissionDenied
+from core.framework.path import Clock, LoginAuth
+from core.storage.base import Delete, Put, StorageView, WriteOp
+
+_ALPHABET = string.ascii_letters + string.digits
+_EXPIRY_DIGITS = 12
+
+
+class TokenEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    accessor: str
+    policies: list[str]
+    display_name: str
+    path: str
+    creation_time: float
+    creation_ttl: int = 0
+    expire_time: float = 0.0  # 0 = never expires (the root token)
+    explicit_max_ttl: int = 0
+    max_ttl: int = 0  # the issuing role's max TTL, applied again at each renewal
+    period: int = 0
+    num_uses: int = 0  # 0 = unlimited; -1 = the last use is in progress
+    bound_cidrs: list[str] = msgspec.field(default_factory=list)
+    meta: dict[str, str] | None = None
+    renewable: bool = True
+    type: str = "service"
+    parent: str = ""  # parent's hash; "" = orphan
+    role: str = ""
+    mount_accessor: str = ""  # the auth mount that issued it ("" for auth/token)
+    login: LoginAuth | None = None  # what the plugin returned, for its renew hook
+
+    @property
+    def is_root(self) -> bool:
+        return "root" in self.policies
+
+    @property
+    def orphan(self) -> bool:
+        return not self.parent
+
+
+@dataclass(slots=True)
+class Authenticated:
+    """A validated token, as the pipeline sees it."""
+
+    hash: str
+    entry: TokenEntry
+    token: str
+
+    @property
+    def last_use(self) -> bool:
+        return self.entry.num_uses == -1
+
+
+_entry_decoder = msgspec.json.Decoder(TokenEntry)
+_encoder = json_encoder()
+
+
+def random_id(length: int = 24) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+class TokenStore:
+    def __init__(self, storage: StorageView, hmac_key: bytes, clock: Clock) -> None:
+        self._storage = storage
+        self._key = hmac_key
+        self._clock = clock
+
+    # -- hashing and reading -----------------------------------------------------------------
+
+    def hash(self, token: str) -> str:
+        return hmac.new(self._key, token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    async def get(self, token_hash: str) -> TokenEntry | None:
+        raw = await self._storage.get("id/" + token_hash)
+        return None if raw is None else _entry_decoder.decode(raw)
+
+    async def hash_for_accessor(self, accessor: str) -> str | None:
+        if not accessor or "/" in accessor:
+            return None
+        raw = await self._storage.get("accessor/" + accessor)
+        return None if raw is None else raw.decode()
+
+    async def accessors(self) -> list[str]:
+        return await self._storage.list("accessor/")
+
+    def is_live(self, entry: TokenEntry) -> bool:
+        return not entry.expire_time or entry.expire_time > self._clock.now()
+
+    # -- the per-request check ---------------------------------------------------------------
+
+    async def authenticate(self, token: str, client_ip: str | None) -> Authenticated:
+        """Validate a presented token; spends one use of a use-limited token (atomically).
+
+        Every failure is the same plain 403 so a client learns nothing about why.
+        """
+        if not token or len(token) > 512:
+            raise PermissionDenied()
+        token_hash = self.hash(token)
+        entry = await self.get(token_hash)
+        if entry is None:
+            raise PermissionDenied(log_detail="unknown token")
+        if not self.is_live(entry):
+            raise PermissionDenied(log_detail="expired token")
+        if entry.bound_cidrs and not ip_allowed(client_ip, entry.bound_cidrs):
+            raise PermissionDenied(log_detail=f"token not allowed from {client_ip}")
+        if entry.num_uses == -1:
+            raise PermissionDenied(log_detail="token use limit reached")
+        if entry.num_uses > 0:
+            entry = await self._spend_use(token_hash)
+        return Authenticated(token_hash, entry, token)
+
+    async def _spend_use(self, token_hash: str) -> TokenEntry:
+        def spend(raw: bytes | None) -> bytes | None:
+            if raw is None:
+                raise PermissionDenied(log_detail="token revoked during use")
+            current = _entry_decoder.decode(raw)
+            if current.num_uses == -1:
+                raise PermissionDenied(log_detail="token use limit reached")
+            if current.num_uses > 0:
+                # The last use marks the token -1: no other request can use it, and the
+                # pipeline revokes it once this request is done.
+                current.num_uses = -1 if current.num_uses == 1 else current.num_uses - 1
+            return _encoder.encode(current)
+
+        _, new = await self._storage.update("id/" + token_hash, spend)
+        assert new is not None
+        return _entry_decoder.decode(new)
+
+    # -- issuing -----------------------------------------------------------------------------
+
+    async def create(self, entry: TokenEntry, *, token_id: str | None = None) -> str:
+        """Store a new token and its indexes; returns the token (shown to the client once)."""
+        if token_id is None:
+            prefix = "b." if entry.type == "batch" else "s."
+            token_id = prefix + random_id(24)
+        token_hash = self.hash(token_id)
+        ops: list[WriteOp] = [Put("id/" + token_hash, _encoder.encode(entry))]
+        if entry.accessor:
+            ops.append(Put("accessor/" + entry.accessor, token_hash.encode()))
+        ops.extend(self._index_ops(entry, token_hash))
+        await self._storage.write(ops)
+        return token_id
+
+    def _index_ops(self, entry: TokenEntry, token_hash: str) -> list[WriteOp]:
+        ops: list[WriteOp] = []
+        if entry.parent:
+            ops.append(Put(f"parent/{entry.parent}/{token_hash}", b""))
+        if entry.expire_time:
+            ops.append(Put(_expiry_key(entry.expire_time, token_hash), b""))
+        if entry.mount_accessor:
+            ops.append(Put(f"mount/{entry.mount_accessor}/{token_hash}", b""))
+        return ops
+
+    async def set_expiry(self, token_hash: str, entry: TokenEntry, expire_time: float) -> None:
+        """Move a token's expiry (renewal), keeping the expiry index in step."""
+        ops: list[WriteOp] = []
+        if entry.expire_time:
+            ops.append(Delete(_expiry_key(entry.expire_time, token_hash)))
+        entry.expire_time = expire_time
+        ops.append(Put("id/" + token_hash, _encoder.encode(entry)))
+        ops.append(Put(_expiry_key(expire_time, token_hash), b""))
+        await self._storage.write(ops)
+
+    # -- revoking ----------------------------------------------------------------------------
+
+    async def revoke_tree(self, token_hash: str) -> None:
+        """Revoke a token and every descendant (children first, so none outlives a parent)."""
+        for child in await self._children(token_hash):
+            await self.revoke_tree(child)
+        await self._delete(token_hash)
+
+    async def revoke_orphan(self, token_hash: str) -> None:
+        """Revoke one token; its children live on as orphans."""
+        for child in await self._children(token_hash):
+            raw = await self._storage.get("id/" + child)
+            ops: list[WriteOp] = [Delete(f"parent/{token_hash}/{child}")]
+            if raw is not None:
+                entry = _entry_decoder.decode(raw)
+                entry.parent = ""
+                ops.append(Put("id/" + child, _encoder.encode(entry)))
+            await self._storage.write(ops)
+        await self._delete(token_hash)
+
+    async def revoke_mount(self, mount_accessor: str) -> int:
+        """Revoke every token a mount issued (the mount is being disabled)."""
+        count = 0
+        while True:
+            hashes = await self._storage.list(f"mount/{mount_accessor}/", limit=500)
+            if not hashes:
+                return count
+            for token_hash in hashes:
+                await self.revoke_tree(token_hash)
+                await self._storage.delete(f"mount/{mount_accessor}/{token_hash}")
+                count += 1
+
+    async def _children(self, token_hash: str) -> list[str]:
+        return await self._storage.list(f"parent/{token_hash}/")
+
+    async def _delete(self, token_hash: str) -> None:
+        raw = await self._storage.get("id/" + token_hash)
+        ops: list[WriteOp] = [Delete("id/" + token_hash)]
+        if raw is not None:
+            entry = _entry_decoder.decode(raw)
+            if entry.accessor:
+                ops.append(Delete("accessor/" + entry.accessor))
+            ops.extend(Delete(op.key) for op in self._index_ops(entry, token_hash))
+        await self._storage.write(ops)
+
+    async def sweep_expired(self, batch: int = 500) -> int:
+        """Revoke tokens whose expiry has passed, reading only the expired part of the index."""
+        now = self._clock.now()
+        swept = 0
+        while True:
+            keys = await self._storage.list("expiry/", limit=batch)
+            due = [k for k in keys if int(k.split("/", 1)[0]) <= now]
+            for key in due:
+                token_hash = key.split("/", 1)[1]
+                await self.revoke_tree(token_hash)
+                await self._storage.delete("expiry/" + key)
+                swept += 1
+            if len(due) < len(keys) or len(keys) < batch:
+                return swept
+
+
+def _expiry_key(expire_time: float, token_hash: str) -> str:
+    # Rounded up, so "key time <= now" always means the token really has expired.
+    return f"expiry/{math.ceil(expire_time):0{_EXPIRY_DIGITS}d}/{token_hash}"
+
+
+def ip_allowed(client_ip: str | None, cidrs: Iterable[str]) -> bool:
+    if not client_ip:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    for cidr in cidrs:
+        try:
+            if address in ipaddress.ip_network(cidr, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False

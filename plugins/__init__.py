@@ -1,0 +1,1 @@
+"""Built-in auth-method plugins, one folder each."""
