@@ -171,6 +171,8 @@ def validate(config: Config, source: str) -> None:
         )
     if config.storage.synchronous not in ("full", "normal"):
         raise ConfigError(f"{source}: storage.synchronous must be \"full\" or \"normal\"")
+    if config.log.level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"{source}: log.level must be debug, info, warning or error")
     if config.log.format not in ("text", "json"):
         raise ConfigError(f"{source}: log.format must be \"text\" or \"json\"")
     if config.default_ttl > config.max_ttl:

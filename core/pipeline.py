@@ -176,6 +176,8 @@ class Pipeline:
         request.data = decode_input(path_def.fields, raw)
         result = await handler(request)
         if result is None:
+            if request.operation in (Operation.READ, Operation.LIST):
+                raise NotFound()  # a missing item or an empty list: 404 {"errors":[]}
             return HTTPResponse(status_code=204, headers=_HEADERS)
         if result.raw_body is not None:
             return HTTPResponse(encode(result.raw_body), result.status, headers=_HEADERS)

@@ -5,9 +5,11 @@ at import time, so `build_app` decides exactly what is loaded."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from typing import Any
 
 from core.framework.path import BackendFactory
 
@@ -16,20 +18,59 @@ BUILTIN_PLUGINS = ("plugins.alicloud.backend:register",)
 
 
 @dataclass(frozen=True, slots=True)
+class DevEnvironment:
+    """What a plugin sets up for `wardgate server --dev`: the config of the mount the dev
+    server creates for it, and lines to print (e.g. a copy-paste login command)."""
+
+    mount_path: str
+    mount_config: dict[str, Any]
+    banner: list[str] = field(default_factory=list)
+
+
+# A plugin's dev hook starts local stand-ins (e.g. an STS emulator) for as long as the dev
+# server runs. It gets the server's address so its banner can show working commands.
+DevHook = Callable[[str], AbstractAsyncContextManager[DevEnvironment]]
+# `wardgate login -method=<type> k=v ...`: builds the login request body from the arguments.
+LoginHelper = Callable[[dict[str, str]], Awaitable[dict[str, Any]]]
+# Extra top-level CLI commands a plugin brings (`wardgate sts-emulator ...`): argv -> exit code.
+Command = Callable[[list[str]], int]
+
+
+@dataclass(frozen=True, slots=True)
 class PluginSpec:
     type: str
     factory: BackendFactory
     description: str
+    login: LoginHelper | None = None
+    dev: DevHook | None = None
+    commands: dict[str, Command] = field(default_factory=dict)
 
 
 class PluginRegistry:
     def __init__(self) -> None:
         self._plugins: dict[str, PluginSpec] = {}
 
-    def add(self, type_: str, factory: BackendFactory, *, description: str = "") -> None:
+    def add(
+        self,
+        type_: str,
+        factory: BackendFactory,
+        *,
+        description: str = "",
+        login: LoginHelper | None = None,
+        dev: DevHook | None = None,
+        commands: dict[str, Command] | None = None,
+    ) -> None:
         if type_ in self._plugins or type_ == "token":
             raise ValueError(f"auth method type {type_!r} is already registered")
-        self._plugins[type_] = PluginSpec(type_, factory, description)
+        self._plugins[type_] = PluginSpec(
+            type_, factory, description, login, dev, dict(commands or {})
+        )
+
+    def command(self, name: str) -> Command | None:
+        for spec in self._plugins.values():
+            if name in spec.commands:
+                return spec.commands[name]
+        return None
 
     def get(self, type_: str) -> PluginSpec | None:
         return self._plugins.get(type_)

@@ -1,0 +1,184 @@
+"""`login`: prove an Alibaba Cloud identity with a signed STS GetCallerIdentity request.
+
+Order matters for safety: everything that can be checked locally (role, payload shape, URL
+allow-list, timestamp, bound CIDRs, nonce) is checked before the one outbound request to STS.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from core.framework import (
+    BadRequest,
+    LoginAuth,
+    LowerStr,
+    Operation,
+    Path,
+    PermissionDenied,
+    RenewRequest,
+    Request,
+    Response,
+    WeakStr,
+)
+from core.framework.path import Clock
+from core.framework.token_fields import login_auth
+from core.tokens.store import ip_allowed
+from plugins.alicloud.arn import matches, parse_caller, parse_role_binding
+from plugins.alicloud.payload import (
+    decode_identity_request_headers,
+    decode_identity_request_url,
+    url_from_signed_params,
+)
+from plugins.alicloud.role import Role, RoleStore
+from plugins.alicloud.sts import CallerIdentity, NonceLedger, StsClient, validate_signed_request
+
+# The signed-parameter form some other products' clients send instead of a base64 URL.
+SIGNED_PARAMS = (
+    "Action", "Format", "Version", "AccessKeyId", "SignatureMethod", "Timestamp",
+    "SignatureVersion", "SignatureNonce", "Signature", "SecurityToken", "RegionId",
+)
+
+
+class LoginInput(msgspec.Struct, kw_only=True):
+    role: LowerStr | UnsetType = UNSET
+    identity_request_url: Any = None
+    identity_request_headers: Any = None
+    Action: WeakStr | UnsetType = UNSET
+    Format: WeakStr | UnsetType = UNSET
+    Version: WeakStr | UnsetType = UNSET
+    AccessKeyId: WeakStr | UnsetType = UNSET
+    SignatureMethod: WeakStr | UnsetType = UNSET
+    Timestamp: WeakStr | UnsetType = UNSET
+    SignatureVersion: WeakStr | UnsetType = UNSET
+    SignatureNonce: WeakStr | UnsetType = UNSET
+    Signature: WeakStr | UnsetType = UNSET
+    SecurityToken: WeakStr | UnsetType = UNSET
+    RegionId: WeakStr | UnsetType = UNSET
+
+
+LOGIN_HELP = """Log in with a signed STS GetCallerIdentity request.
+
+Vault's form: `role`, `identity_request_url` (base64 of the signed URL) and
+`identity_request_headers` (the signed request's headers). Or send the signed query parameters
+themselves (Action, Format, Version, AccessKeyId, SignatureMethod, Timestamp, SignatureVersion,
+SignatureNonce, Signature, optional SecurityToken and RegionId), signed for GET."""
+
+
+class LoginPaths:
+    def __init__(
+        self,
+        roles: RoleStore,
+        sts: StsClient,
+        nonces: NonceLedger,
+        clock: Clock,
+        timestamp_window: int,
+    ) -> None:
+        self._roles = roles
+        self._sts = sts
+        self._nonces = nonces
+        self._clock = clock
+        self._window = timestamp_window
+
+    def paths(self) -> list[Path]:
+        return [
+            Path(
+                "login",
+                {Operation.UPDATE: self.login},
+                LoginInput,
+                synopsis="Log in with a signed GetCallerIdentity request.",
+                description=LOGIN_HELP,
+            )
+        ]
+
+    async def login(self, req: Request[LoginInput]) -> Response:
+        data = req.data
+        if isinstance(data.role, UnsetType) or not data.role:
+            raise BadRequest("missing role")
+        role_name = str(data.role)
+        role = await self._roles.get(role_name)
+        if role is None:
+            raise BadRequest(f'role "{role_name}" does not exist')
+        url, method, headers = self._signed_request(data)
+        now = datetime.fromtimestamp(self._clock.now(), UTC)
+        signed = validate_signed_request(
+            url, method, headers, now=now, max_skew_seconds=self._window
+        )
+        cidrs = role.token.token_bound_cidrs or role.token.bound_cidrs
+        if cidrs and not ip_allowed(req.client_ip, cidrs):
+            raise PermissionDenied(log_detail=f"login from {req.client_ip} outside the role's CIDRs")
+        await self._nonces.claim(signed.nonce, signed.timestamp, now, self._window)
+        caller = await self._sts.get_caller_identity(signed)
+        self._check_caller(role, caller)
+        return Response(auth=_auth_for(role, role_name, caller))
+
+    def _signed_request(self, data: LoginInput) -> tuple[str, str, list[tuple[str, str]]]:
+        signed_params = {
+            name: str(getattr(data, name))
+            for name in SIGNED_PARAMS
+            if not isinstance(getattr(data, name), UnsetType)
+        }
+        if data.identity_request_url is not None:
+            if signed_params:
+                raise BadRequest(
+                    "send either identity_request_url and identity_request_headers, or the "
+                    "signed parameters, not both"
+                )
+            url = decode_identity_request_url(data.identity_request_url)
+            headers = decode_identity_request_headers(data.identity_request_headers)
+            return url, "POST", headers
+        if signed_params:
+            return url_from_signed_params(signed_params), "GET", []
+        raise BadRequest("missing identity_request_url")
+
+    def _check_caller(self, role: Role, caller: CallerIdentity) -> None:
+        try:
+            caller_arn = parse_caller(caller.Arn)
+        except ValueError:
+            raise PermissionDenied(
+                "the caller's identity cannot log in with this role",
+                log_detail=f"STS returned an ARN wardgate cannot use: {caller.Arn!r}",
+            ) from None
+        binding = parse_role_binding(role.arn)
+        if not matches(binding, caller_arn, role.bound_session_names):
+            raise PermissionDenied(
+                "the caller's ARN does not match the role",
+                log_detail=f"caller {caller.Arn} vs role {role.arn}",
+            )
+
+    async def renew(self, renew: RenewRequest) -> LoginAuth:
+        """A token from this mount is renewed: the role must still exist and still match."""
+        internal = renew.auth.internal
+        role_name = str(internal.get("role_name", ""))
+        role = await self._roles.get(role_name) if role_name else None
+        if role is None:
+            raise PermissionDenied(f'role "{role_name}" no longer exists; log in again')
+        caller_arn = parse_caller(str(internal.get("arn", "")))
+        if not matches(parse_role_binding(role.arn), caller_arn, role.bound_session_names):
+            raise PermissionDenied("the caller's ARN no longer matches the role; log in again")
+        fresh = login_auth(role.token)
+        return msgspec.structs.replace(
+            renew.auth, ttl=fresh.ttl, max_ttl=fresh.max_ttl, period=fresh.period
+        )
+
+
+def _auth_for(role: Role, role_name: str, caller: CallerIdentity) -> LoginAuth:
+    metadata = {
+        "account_id": caller.AccountId,
+        "arn": caller.Arn,
+        "identity_type": caller.IdentityType,
+        "principal_id": caller.PrincipalId,
+        "request_id": caller.RequestId,
+        "role_id": caller.RoleId,
+        "role_name": role_name,
+        "user_id": caller.UserId,
+    }
+    return login_auth(
+        role.token,
+        metadata=metadata,
+        display_name=caller.PrincipalId,
+        internal={"role_name": role_name, "arn": caller.Arn},
+    )
