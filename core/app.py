@@ -10,6 +10,7 @@ from starlette.routing import Mount
 
 from core.acl import Authorizer
 from core.config import Config
+from core.logs import quiet_http_clients
 from core.pipeline import Pipeline
 from core.registry import PluginRegistry, default_registry
 from core.runtime import Runtime
@@ -30,6 +31,7 @@ def build_app(
     `root_token` creates a root token with that id if it does not exist (dev mode and tests).
     """
     config = config or Config()
+    quiet_http_clients()  # embedded or tested without `wardgate server`, secrets stay out of logs
     if runtime is None:
         runtime = Runtime(
             config,

@@ -35,3 +35,11 @@ def setup_logging(config: LogConfig) -> None:
     root.handlers[:] = [handler]
     level = logging.getLevelName(config.level.upper())
     root.setLevel(level if isinstance(level, int) else logging.INFO)
+    quiet_http_clients()
+
+
+def quiet_http_clients() -> None:
+    """httpx and httpcore log every request URL at INFO/DEBUG. A replayed STS request's URL
+    carries its Signature and SecurityToken, so those loggers never go below WARNING."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
