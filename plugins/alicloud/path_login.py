@@ -29,6 +29,8 @@ from core.framework.token_fields import login_auth
 from core.tokens.store import ip_allowed
 from plugins.alicloud.arn import matches, parse_caller, parse_role_binding
 from plugins.alicloud.payload import (
+    OPTIONAL_SIGNED_PARAMS,
+    REQUIRED_SIGNED_PARAMS,
     decode_identity_request_headers,
     decode_identity_request_url,
     url_from_signed_params,
@@ -37,27 +39,23 @@ from plugins.alicloud.role import Role, RoleStore
 from plugins.alicloud.sts import CallerIdentity, NonceLedger, StsClient, validate_signed_request
 
 # The signed-parameter form some other products' clients send instead of a base64 URL.
-SIGNED_PARAMS = (
-    "Action", "Format", "Version", "AccessKeyId", "SignatureMethod", "Timestamp",
-    "SignatureVersion", "SignatureNonce", "Signature", "SecurityToken", "RegionId",
-)
+SIGNED_PARAMS = REQUIRED_SIGNED_PARAMS + OPTIONAL_SIGNED_PARAMS
 
 
-class LoginInput(msgspec.Struct, kw_only=True):
+class _VaultLoginFields(msgspec.Struct, kw_only=True):
     role: LowerStr | UnsetType = UNSET
     identity_request_url: Any = None
     identity_request_headers: Any = None
-    Action: WeakStr | UnsetType = UNSET
-    Format: WeakStr | UnsetType = UNSET
-    Version: WeakStr | UnsetType = UNSET
-    AccessKeyId: WeakStr | UnsetType = UNSET
-    SignatureMethod: WeakStr | UnsetType = UNSET
-    Timestamp: WeakStr | UnsetType = UNSET
-    SignatureVersion: WeakStr | UnsetType = UNSET
-    SignatureNonce: WeakStr | UnsetType = UNSET
-    Signature: WeakStr | UnsetType = UNSET
-    SecurityToken: WeakStr | UnsetType = UNSET
-    RegionId: WeakStr | UnsetType = UNSET
+
+
+# Vault's fields plus one optional string field per signed parameter, built from the one list
+# of signed parameters in payload.py.
+LoginInput = msgspec.defstruct(
+    "LoginInput",
+    [(name, WeakStr | UnsetType, UNSET) for name in SIGNED_PARAMS],
+    bases=(_VaultLoginFields,),
+    kw_only=True,
+)
 
 
 LOGIN_HELP = """Log in with a signed STS GetCallerIdentity request.
@@ -94,7 +92,7 @@ class LoginPaths:
             )
         ]
 
-    async def login(self, req: Request[LoginInput]) -> Response:
+    async def login(self, req: Request[Any]) -> Response:
         data = req.data
         if isinstance(data.role, UnsetType) or not data.role:
             raise BadRequest("missing role")
@@ -109,13 +107,15 @@ class LoginPaths:
         )
         cidrs = role.token.token_bound_cidrs or role.token.bound_cidrs
         if cidrs and not ip_allowed(req.client_ip, cidrs):
-            raise PermissionDenied(log_detail=f"login from {req.client_ip} outside the role's CIDRs")
+            raise PermissionDenied(
+                log_detail=f"login from {req.client_ip} outside the role's CIDRs"
+            )
         await self._nonces.claim(signed.nonce, signed.timestamp, now, self._window)
         caller = await self._sts.get_caller_identity(signed)
         self._check_caller(role, caller)
         return Response(auth=_auth_for(role, role_name, caller))
 
-    def _signed_request(self, data: LoginInput) -> tuple[str, str, list[tuple[str, str]]]:
+    def _signed_request(self, data: Any) -> tuple[str, str, list[tuple[str, str]]]:
         signed_params = {
             name: str(getattr(data, name))
             for name in SIGNED_PARAMS

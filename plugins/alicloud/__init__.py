@@ -1,0 +1,1 @@
+"""Alibaba Cloud RAM authentication (Vault's `alicloud` auth method) and an STS emulator."""
