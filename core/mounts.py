@@ -13,9 +13,8 @@ from typing import Any
 
 import msgspec
 
-from core.framework.fields import json_encoder
-
 from core.framework.errors import BadRequest
+from core.framework.fields import json_encoder
 from core.storage.base import Storage
 
 MOUNTS_KEY = "core/mounts"

@@ -60,8 +60,8 @@ def parse_duration(value: Any) -> int:
         seconds = value
     elif isinstance(value, float):
         # Vault refuses JSON floats (even 7200.0): a duration needs a unit or an integer.
-        shown = int(value) if value.is_integer() else value
-        raise ValueError(f'time: missing unit in duration "{shown}"')
+        # Vault quotes the number as it was sent; repr() gives back the usual spelling.
+        raise ValueError(f'time: missing unit in duration "{value!r}"')
     elif isinstance(value, str):
         seconds = _parse_duration_text(value.strip())
     else:
@@ -117,7 +117,9 @@ def parse_comma_list(value: Any) -> list[str]:
     elif isinstance(value, list):
         items = value
     else:
-        raise ValueError(f"expected a list of strings or a comma-separated string, got {_kind(value)}")
+        raise ValueError(
+            f"expected a list of strings or a comma-separated string, got {_kind(value)}"
+        )
     out: list[str] = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, str | int | float):
@@ -150,9 +152,12 @@ def _kind(value: Any) -> str:
 
 def encode_hook(value: Any) -> Any:
     """msgspec encodes only exact builtins; these field types subclass them."""
-    for base in (int, str, list):
-        if isinstance(value, base):
-            return base(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, list):
+        return list(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
@@ -213,9 +218,7 @@ def decode_input(struct_type: type[StructT], raw: dict[str, Any]) -> StructT:
             raise BadRequest(f"invalid input: {text}") from None
         reason = text[: match.start()]
         reason = reason[0].lower() + reason[1:] if reason else reason
-        raise BadRequest(
-            f'error converting input for field "{match.group(1)}": {reason}'
-        ) from None
+        raise BadRequest(f'error converting input for field "{match.group(1)}": {reason}') from None
 
 
 def unknown_fields(struct_type: type[msgspec.Struct] | None, raw: dict[str, Any]) -> list[str]:

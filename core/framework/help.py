@@ -20,16 +20,26 @@ from core.framework.path import Backend, Path, Response
 
 def _type_schema(annotation: Any) -> dict[str, Any]:
     if annotation in (DurationSeconds, SignedDuration):
-        return {"type": "integer", "format": "duration", "description": "seconds, or a duration such as 1h30m"}
+        return {
+            "type": "integer",
+            "format": "duration",
+            "description": "seconds, or a duration such as 1h30m",
+        }
     if annotation in (CommaList, StrList):
         return {"type": "array", "items": {"type": "string"}, "format": "commastringslice"}
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(annotation) if a not in (type(None), msgspec.UnsetType)]
+        absent = (type(None), msgspec.UnsetType)
+        options = [a for a in typing.get_args(annotation) if a not in absent]
         return _type_schema(options[0]) if options else {}
     base = origin or annotation
-    for python_type, name in ((bool, "boolean"), (int, "integer"), (str, "string"),
-                              (list, "array"), (dict, "object")):
+    for python_type, name in (
+        (bool, "boolean"),
+        (int, "integer"),
+        (str, "string"),
+        (list, "array"),
+        (dict, "object"),
+    ):
         if isinstance(base, type) and issubclass(base, python_type):
             return {"type": name}
     return {}

@@ -44,6 +44,7 @@ def mount_data(entry: MountEntry) -> dict[str, Any]:
             "max_lease_ttl": entry.tuning.max_lease_ttl,
             "token_type": entry.tuning.token_type,
         },
+        **_deprecation_status(entry),
         "description": entry.description,
         "external_entropy_access": False,
         "local": False,
@@ -55,6 +56,11 @@ def mount_data(entry: MountEntry) -> dict[str, Any]:
         "type": entry.type,
         "uuid": entry.uuid,
     }
+
+
+def _deprecation_status(entry: MountEntry) -> dict[str, str]:
+    # Vault shows it for plugin mounts and not for the built-in token mount.
+    return {} if entry.type == "token" else {"deprecation_status": "supported"}
 
 
 def _public_options(entry: MountEntry) -> dict[str, Any] | None:
@@ -119,8 +125,11 @@ class AuthMountEndpoints:
             plugin_config=dict(data.options or {}),
         )
         # Build the backend once before saving, so bad plugin options are a 400 now rather
-        # than a broken mount later.
-        self._runtime.build_backend(entry)
+        # than a broken mount later. That trial instance is not the one that will serve
+        # requests, so whatever it opened is released at once.
+        trial = self._runtime.build_backend(entry)
+        if trial.close is not None:
+            await trial.close()
         await self._runtime.mounts.enable(entry)
 
     async def disable(self, req: Request[Any]) -> None:
@@ -164,12 +173,7 @@ class AuthMountEndpoints:
             if data.token_type not in _TOKEN_TYPES:
                 raise BadRequest("invalid value for 'token_type'")
             tuning.token_type = data.token_type
-        effective = self._runtime.mount_info(msgspec.structs.replace(entry, tuning=tuning))
-        if effective.max_lease_ttl < effective.default_lease_ttl:
-            raise BadRequest(
-                f"backend max lease TTL of {effective.max_lease_ttl} would be less than "
-                f"backend default lease TTL of {effective.default_lease_ttl}"
-            )
+        _check_tuned_ttls(tuning)
         await self._runtime.mounts.tune(path, tuning, data.description)
 
     async def _entry(self, raw_path: str) -> MountEntry | None:
@@ -178,6 +182,17 @@ class AuthMountEndpoints:
             if mounted.entry is not None and mounted.entry.path == path:
                 return mounted.entry
         return None
+
+
+def _check_tuned_ttls(tuning: MountTuning) -> None:
+    """Vault compares the mount's own values only when both are set: a max below the system
+    default with no default of its own is allowed (tokens are then capped to the max)."""
+    default, maximum = tuning.default_lease_ttl, tuning.max_lease_ttl
+    if default and maximum and maximum < default:
+        raise BadRequest(
+            f"backend max lease TTL of {maximum} would be less than "
+            f"backend default lease TTL of {default}"
+        )
 
 
 def _tune_ttl(value: Any) -> int:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from core.framework.errors import WardgateError
 from core.framework.path import Backend, Operation, Path, Request, Response
 from core.sys.auth_mounts import AuthMountEndpoints, EnableInput, TuneInput
 
@@ -28,7 +28,11 @@ def sys_backend(runtime: Runtime) -> Backend:
         help="System endpoints: health and auth method management.",
         unauthenticated=frozenset({"health"}),
         paths=[
-            Path("health", {read: _health(runtime)}, synopsis="Server health (no token needed)."),
+            Path(
+                "health",
+                {read: _health(runtime), write: _not_allowed, delete: _not_allowed},
+                synopsis="Server health (no token needed).",
+            ),
             Path("auth", {read: mounts.list}, synopsis="List the enabled auth methods."),
             Path("auth/{path*}/tune", tune_ops, TuneInput, synopsis="Tune an auth method."),
             Path("mounts/auth/{path*}/tune", tune_ops, TuneInput, synopsis="Tune an auth method."),
@@ -42,6 +46,16 @@ def sys_backend(runtime: Runtime) -> Backend:
     )
 
 
+class _HealthMethodNotAllowed(WardgateError):
+    """Vault serves sys/health from a raw HTTP handler: another verb is a bare 405."""
+
+    status = 405
+
+
+async def _not_allowed(req: Request[Any]) -> Response:
+    raise _HealthMethodNotAllowed()
+
+
 def _health(runtime: Runtime) -> Any:
     server_version = wardgate_version()
 
@@ -53,7 +67,8 @@ def _health(runtime: Runtime) -> Any:
             "standby": False,
             "replication_performance_mode": "disabled",
             "replication_dr_mode": "disabled",
-            "server_time_utc": int(time.time()),
+            # The injected clock, like every other time the server reports.
+            "server_time_utc": int(runtime.clock.now()),
             "version": server_version,
             "cluster_name": "wardgate",
             "cluster_id": runtime.cluster_id,

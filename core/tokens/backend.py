@@ -6,6 +6,7 @@ unlike a plugin it may reach the runtime, because tokens are the core's own busi
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -25,7 +26,7 @@ from core.framework.path import (
 )
 from core.tokens.issue import auth_block, lookup_data, sanitize_policies
 from core.tokens.store import TokenEntry, random_id
-from core.tokens.ttl import calculate_ttl
+from core.tokens.ttl import calculate_ttl, elapsed_seconds
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -74,34 +75,90 @@ def token_backend(runtime: Runtime) -> Backend:
     return Backend(
         help="The token store: create, look up, renew and revoke tokens.",
         paths=[
-            Path("create", {write: endpoints.create}, CreateInput,
-                 synopsis="Create a token (a child of the caller unless no_parent)."),
-            Path("create-orphan", {write: endpoints.create_orphan}, CreateInput,
-                 synopsis="Create a token with no parent."),
-            Path("lookup", {write: endpoints.lookup, Operation.READ: endpoints.lookup}, TokenInput,
-                 synopsis="Look up a token's properties."),
-            Path("lookup-self",
-                 {Operation.READ: endpoints.lookup_self, write: endpoints.lookup_self},
-                 synopsis="Look up the calling token."),
-            Path("lookup-accessor", {write: endpoints.lookup_accessor}, AccessorInput,
-                 synopsis="Look up a token by its accessor."),
+            Path(
+                "create",
+                {write: endpoints.create},
+                CreateInput,
+                synopsis="Create a token (a child of the caller unless no_parent).",
+            ),
+            Path(
+                "create-orphan",
+                {write: endpoints.create_orphan},
+                CreateInput,
+                synopsis="Create a token with no parent.",
+            ),
+            Path(
+                "lookup",
+                {write: endpoints.lookup, Operation.READ: endpoints.lookup},
+                TokenInput,
+                synopsis="Look up a token's properties.",
+            ),
+            Path(
+                "lookup-self",
+                {Operation.READ: endpoints.lookup_self, write: endpoints.lookup_self},
+                synopsis="Look up the calling token.",
+            ),
+            Path(
+                "lookup-accessor",
+                {write: endpoints.lookup_accessor},
+                AccessorInput,
+                synopsis="Look up a token by its accessor.",
+            ),
             Path("renew", {write: endpoints.renew}, RenewInput, synopsis="Renew a token."),
-            Path("renew-self", {write: endpoints.renew_self}, RenewSelfInput,
-                 synopsis="Renew the calling token."),
-            Path("renew-accessor", {write: endpoints.renew_accessor}, RenewAccessorInput,
-                 synopsis="Renew a token by its accessor."),
-            Path("revoke", {write: endpoints.revoke}, TokenInput,
-                 synopsis="Revoke a token and all its children."),
-            Path("revoke-self", {write: endpoints.revoke_self},
-                 synopsis="Revoke the calling token and all its children."),
-            Path("revoke-accessor", {write: endpoints.revoke_accessor}, AccessorInput,
-                 synopsis="Revoke a token by its accessor."),
-            Path("revoke-orphan", {write: endpoints.revoke_orphan}, TokenInput,
-                 synopsis="Revoke a token; its children become orphans."),
-            Path("accessors/", {Operation.LIST: endpoints.list_accessors},
-                 synopsis="List the accessors of all tokens."),
+            Path(
+                "renew-self",
+                {write: endpoints.renew_self},
+                RenewSelfInput,
+                synopsis="Renew the calling token.",
+            ),
+            Path(
+                "renew-accessor",
+                {write: endpoints.renew_accessor},
+                RenewAccessorInput,
+                synopsis="Renew a token by its accessor.",
+            ),
+            Path(
+                "revoke",
+                {write: endpoints.revoke},
+                TokenInput,
+                synopsis="Revoke a token and all its children.",
+            ),
+            Path(
+                "revoke-self",
+                {write: endpoints.revoke_self},
+                synopsis="Revoke the calling token and all its children.",
+            ),
+            Path(
+                "revoke-accessor",
+                {write: endpoints.revoke_accessor},
+                AccessorInput,
+                synopsis="Revoke a token by its accessor.",
+            ),
+            Path(
+                "revoke-orphan",
+                {write: endpoints.revoke_orphan},
+                TokenInput,
+                synopsis="Revoke a token; its children become orphans.",
+            ),
+            Path(
+                "accessors/",
+                {Operation.LIST: endpoints.list_accessors},
+                synopsis="List the accessors of all tokens.",
+            ),
         ],
     )
+
+
+# Vault's displayNameSanitize: anything but letters, digits and dashes becomes a dash.
+_DISPLAY_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9-]")
+
+
+def _display_name(given: str) -> str:
+    """`token-<name>` as Vault builds it (case kept, one trailing dash dropped)."""
+    if not given:
+        return "token"
+    full = _DISPLAY_NAME_UNSAFE.sub("-", "token-" + given)
+    return full[:-1] if full.endswith("-") else full
 
 
 class _TokenEndpoints:
@@ -126,11 +183,11 @@ class _TokenEndpoints:
             raise BadRequest("number of uses cannot be negative")
         token_type = data.type or "service"
         if token_type not in ("service", "batch"):
-            raise BadRequest(f"invalid 'type' value {token_type!r}: use \"service\" or \"batch\"")
+            raise BadRequest(f'invalid \'type\' value {token_type!r}: use "service" or "batch"')
         if token_type == "batch" and (data.period or data.num_uses):
             raise BadRequest("batch tokens cannot be periodic or have a use limit")
         if data.id and not caller.is_root:
-            raise PermissionDenied("root or sudo privileges required to specify token id")
+            raise BadRequest("root or sudo privileges required to specify token id")
         if data.id and await self._store.get(self._store.hash(data.id)) is not None:
             raise BadRequest("cannot create a token with a duplicate ID")
         requested = list(data.policies) if data.policies else list(caller.policies)
@@ -148,11 +205,10 @@ class _TokenEndpoints:
             explicit_max=data.explicit_max_ttl,
         )
         now = self._runtime.clock.now()
-        name = data.display_name.strip().lower()
         entry = TokenEntry(
             accessor="" if token_type == "batch" else random_id(24),
             policies=policies,
-            display_name=f"token-{name}" if name else "token",
+            display_name=_display_name(data.display_name),
             path="auth/token/create",
             creation_time=now,
             creation_ttl=result.ttl,
@@ -187,7 +243,7 @@ class _TokenEndpoints:
         return Response(data=lookup_data(entry, token, now=self._runtime.clock.now()))
 
     async def lookup_accessor(self, req: Request[AccessorInput]) -> Response:
-        token_hash, entry = await self._by_accessor(req.data.accessor)
+        _, entry = await self._by_accessor(req.data.accessor)
         return Response(data=lookup_data(entry, "", now=self._runtime.clock.now()))
 
     async def list_accessors(self, req: Request[Any]) -> Response | None:
@@ -232,7 +288,9 @@ class _TokenEndpoints:
             if issuer.backend.renew is not None and entry.login is not None:
                 # The plugin re-checks the login (role still there, still matching) and hands
                 # back the role's current TTL settings.
-                fresh: LoginAuth = await issuer.backend.renew(RenewRequest(entry.login, issuer.info))
+                fresh: LoginAuth = await issuer.backend.renew(
+                    RenewRequest(entry.login, issuer.info)
+                )
                 backend_ttl, backend_max, period = fresh.ttl, fresh.max_ttl, fresh.period
                 entry.max_ttl, entry.period = fresh.max_ttl, fresh.period
         now = self._runtime.clock.now()
@@ -244,10 +302,12 @@ class _TokenEndpoints:
             mount_max=mount_info.max_lease_ttl,
             backend_max=backend_max,
             explicit_max=entry.explicit_max_ttl,
-            elapsed=now - entry.creation_time,
+            elapsed=elapsed_seconds(entry.creation_time, now),
         )
-        await self._store.set_expiry(token_hash, entry, now + result.ttl)
-        block: AuthBlock = auth_block(entry, token, ttl=result.ttl)
+        stored = await self._store.set_expiry(token_hash, entry, now + result.ttl)
+        if stored is None:  # revoked while we were renewing it
+            raise BadRequest("invalid token")
+        block: AuthBlock = auth_block(stored, token, ttl=result.ttl)
         return Response(auth=block, warnings=result.warnings)
 
     # -- revoke ------------------------------------------------------------------------------

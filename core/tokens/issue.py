@@ -86,9 +86,11 @@ def auth_block(entry: TokenEntry, token: str, *, ttl: int) -> AuthBlock:
 
 
 def rfc3339(ts: float) -> str:
-    """RFC 3339 with nanoseconds, as Go prints times (`2026-11-22T08:32:18.209082639Z`)."""
+    """A time as Go's RFC3339Nano prints it: the fraction without trailing zeros, and none at
+    all on a whole second (`2026-11-22T08:17:18.2414094Z`, `2026-12-24T08:02:18Z`)."""
     moment = datetime.fromtimestamp(ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
+    fraction = f"{moment.microsecond:06d}".rstrip("0")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
 
 
 def lookup_data(entry: TokenEntry, token: str, *, now: float) -> dict[str, Any]:
@@ -106,6 +108,11 @@ def lookup_data(entry: TokenEntry, token: str, *, now: float) -> dict[str, Any]:
         explicit_max_ttl=entry.explicit_max_ttl,
         id=token,
         issue_time=rfc3339(entry.creation_time),
+    )
+    if entry.last_renewal_time:
+        data["last_renewal"] = rfc3339(entry.last_renewal_time)
+        data["last_renewal_time"] = int(entry.last_renewal_time)
+    data.update(
         meta=entry.meta,
         num_uses=entry.num_uses,
         orphan=entry.orphan,

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from core.framework.fields import json_encoder
-
 from core.framework.errors import PermissionDenied
+from core.framework.fields import json_encoder
 from core.framework.path import Clock, LoginAuth
 from core.storage.base import Delete, Put, StorageView, WriteOp
 
@@ -56,6 +55,7 @@ class TokenEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
     role: str = ""
     mount_accessor: str = ""  # the auth mount that issued it ("" for auth/token)
     login: LoginAuth | None = None  # what the plugin returned, for its renew hook
+    last_renewal_time: float = 0.0  # 0 = never renewed
 
     @property
     def is_root(self) -> bool:
@@ -179,34 +179,66 @@ class TokenStore:
             ops.append(Put(f"mount/{entry.mount_accessor}/{token_hash}", b""))
         return ops
 
-    async def set_expiry(self, token_hash: str, entry: TokenEntry, expire_time: float) -> None:
-        """Move a token's expiry (renewal), keeping the expiry index in step."""
-        ops: list[WriteOp] = []
-        if entry.expire_time:
-            ops.append(Delete(_expiry_key(entry.expire_time, token_hash)))
-        entry.expire_time = expire_time
-        ops.append(Put("id/" + token_hash, _encoder.encode(entry)))
-        ops.append(Put(_expiry_key(expire_time, token_hash), b""))
-        await self._storage.write(ops)
+    async def set_expiry(
+        self, token_hash: str, entry: TokenEntry, expire_time: float
+    ) -> TokenEntry | None:
+        """Renewal: move a token's expiry and keep the role's current limits (`entry.max_ttl`,
+        `entry.period`). Returns the stored entry, or None when the token is gone.
+
+        Only those fields change, in one atomic read-modify-write, so a use that a concurrent
+        request spent is not written back. The new expiry index key goes in first and the old
+        one comes out last: a crash in between leaves a stale key, which the sweeper skips.
+        """
+        new_key = _expiry_key(expire_time, token_hash)
+        await self._storage.put(new_key, b"")
+        previous: list[float] = []
+
+        def renew(raw: bytes | None) -> bytes | None:
+            if raw is None:
+                return None
+            current = _entry_decoder.decode(raw)
+            previous.append(current.expire_time)
+            current.expire_time = expire_time
+            current.last_renewal_time = self._clock.now()
+            current.max_ttl, current.period = entry.max_ttl, entry.period
+            return _encoder.encode(current)
+
+        _, stored = await self._storage.update("id/" + token_hash, renew)
+        if stored is None:
+            await self._storage.delete(new_key)
+            return None
+        if previous and previous[0] and _expiry_key(previous[0], token_hash) != new_key:
+            await self._storage.delete(_expiry_key(previous[0], token_hash))
+        return _entry_decoder.decode(stored)
 
     # -- revoking ----------------------------------------------------------------------------
 
     async def revoke_tree(self, token_hash: str) -> None:
-        """Revoke a token and every descendant (children first, so none outlives a parent)."""
-        for child in await self._children(token_hash):
-            await self.revoke_tree(child)
-        await self._delete(token_hash)
+        """Revoke a token and every descendant, children first so that none outlives its
+        parent. Iterative: a long chain of child tokens must not hit the recursion limit."""
+        pending = [token_hash]
+        order: list[str] = []
+        while pending:
+            current = pending.pop()
+            order.append(current)
+            pending.extend(await self._children(current))
+        for current in reversed(order):
+            await self._delete(current)
 
     async def revoke_orphan(self, token_hash: str) -> None:
         """Revoke one token; its children live on as orphans."""
+
+        def orphan(raw: bytes | None) -> bytes | None:
+            if raw is None:
+                return None
+            entry = _entry_decoder.decode(raw)
+            entry.parent = ""
+            return _encoder.encode(entry)
+
         for child in await self._children(token_hash):
-            raw = await self._storage.get("id/" + child)
-            ops: list[WriteOp] = [Delete(f"parent/{token_hash}/{child}")]
-            if raw is not None:
-                entry = _entry_decoder.decode(raw)
-                entry.parent = ""
-                ops.append(Put("id/" + child, _encoder.encode(entry)))
-            await self._storage.write(ops)
+            # Only `parent` changes, atomically, so nothing else of the child is overwritten.
+            await self._storage.update("id/" + child, orphan)
+            await self._storage.delete(f"parent/{token_hash}/{child}")
         await self._delete(token_hash)
 
     async def revoke_mount(self, mount_accessor: str) -> int:
@@ -235,7 +267,11 @@ class TokenStore:
         await self._storage.write(ops)
 
     async def sweep_expired(self, batch: int = 500) -> int:
-        """Revoke tokens whose expiry has passed, reading only the expired part of the index."""
+        """Revoke tokens whose expiry has passed, reading only the expired part of the index.
+
+        The index is a hint: a key may be stale (a renewal moved the expiry, or the token is
+        already gone), so the entry itself decides. Returns how many tokens were revoked.
+        """
         now = self._clock.now()
         swept = 0
         while True:
@@ -243,9 +279,11 @@ class TokenStore:
             due = [k for k in keys if int(k.split("/", 1)[0]) <= now]
             for key in due:
                 token_hash = key.split("/", 1)[1]
-                await self.revoke_tree(token_hash)
+                entry = await self.get(token_hash)
+                if entry is not None and not self.is_live(entry):
+                    await self.revoke_tree(token_hash)
+                    swept += 1
                 await self._storage.delete("expiry/" + key)
-                swept += 1
             if len(due) < len(keys) or len(keys) < batch:
                 return swept
 

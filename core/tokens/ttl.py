@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from core.framework.errors import BadRequest
@@ -32,15 +33,17 @@ def calculate_ttl(
     mount_max: int,
     backend_max: int,
     explicit_max: int,
-    elapsed: float = 0.0,
+    elapsed: int = 0,
 ) -> TTLResult:
-    """TTL for a token issued (elapsed=0) or renewed (elapsed = seconds since creation).
+    """TTL for a token issued (elapsed=0) or renewed (elapsed = whole seconds since creation).
 
-    The max TTL counts from the token's creation, so a renewal can never push expiry past
-    creation + max; periodic tokens are only bounded by an explicit max.
+    OpenBao's CalculateTTL: the max TTL counts from the token's creation, so a renewal can
+    never push expiry past creation + max; periodic tokens are bounded by an explicit max
+    only. Whenever the TTL is capped the client is told, with what was left of the max.
     """
     max_ttl = effective_max(mount_max, backend_max, explicit_max)
     warnings: list[str] = []
+    limit = 0  # seconds from creation the token may not outlive; 0 = no limit
     if period > 0:
         ttl = period
         if max_ttl > 0 and ttl > max_ttl:
@@ -49,24 +52,23 @@ def calculate_ttl(
                 f'"{format_duration(max_ttl)}"; period value is capped accordingly'
             )
             ttl = max_ttl
-        if explicit_max > 0:
-            ttl = min(ttl, _remaining(explicit_max, elapsed))
-        return TTLResult(ttl, warnings)
-
-    ttl = increment if increment > 0 else (backend_ttl if backend_ttl > 0 else mount_default)
-    if max_ttl > 0:
-        remaining = _remaining(max_ttl, elapsed)
+        limit = explicit_max
+    else:
+        ttl = increment if increment > 0 else (backend_ttl if backend_ttl > 0 else mount_default)
+        limit = max_ttl
+    if limit > 0:
+        remaining = limit - elapsed
         if remaining <= 0:
             raise BadRequest("past the max TTL, cannot renew")
         if ttl > remaining:
-            if ttl > max_ttl or elapsed == 0:
-                warnings.append(
-                    f'TTL of "{format_duration(ttl)}" exceeded the effective max_ttl of '
-                    f'"{format_duration(max_ttl)}"; TTL value is capped accordingly'
-                )
+            warnings.append(
+                f'TTL of "{format_duration(ttl)}" exceeded the effective max_ttl of '
+                f'"{format_duration(remaining)}"; TTL value is capped accordingly'
+            )
             ttl = remaining
     return TTLResult(ttl, warnings)
 
 
-def _remaining(limit: int, elapsed: float) -> int:
-    return int(round(limit - elapsed))
+def elapsed_seconds(since: float, now: float) -> int:
+    """Whole seconds between two instants, both truncated first (as OpenBao does)."""
+    return max(0, math.floor(now) - math.floor(since))
