@@ -1,30 +1,44 @@
 """Authorization: the one place that decides whether a valid token may do an operation on a path.
 
-Until ACL policies exist, the rule is: the root token may do anything; any other valid token may
-use only its own self-service endpoints, and only through what Vault's `default` policy grants:
-read on lookup-self, update on renew-self and revoke-self (a POST to lookup-self is refused, and
-a token created without the default policy gets none of them, as in Vault). Policies replace
-`Authorizer.check` and nothing else.
+A token's policies are compiled into an ACL (cached per process, invalidated through storage
+whenever any policy changes, so every server process applies a policy change at once). The
+root policy may do anything.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from core.framework.errors import PolicyDenied
 from core.framework.path import Operation
+from core.policy import ACL, Decision, PolicyStore
 from core.tokens.store import TokenEntry
 
-SELF_SERVICE: dict[str, frozenset[Operation]] = {
-    "auth/token/lookup-self": frozenset({Operation.READ}),
-    "auth/token/renew-self": frozenset({Operation.UPDATE}),
-    "auth/token/revoke-self": frozenset({Operation.UPDATE}),
-}
+_ROOT_DECISION = Decision(allowed=True, reason="root policy", sudo=True)
 
 
 class Authorizer:
-    async def check(self, entry: TokenEntry, path: str, operation: Operation) -> None:
-        """Raise PolicyDenied (403) unless `entry` may perform `operation` on `path`."""
+    def __init__(self, policies: PolicyStore) -> None:
+        self._policies = policies
+
+    async def acl(self, entry: TokenEntry) -> ACL:
+        return await self._policies.compiled(entry.policies)
+
+    async def check(
+        self,
+        entry: TokenEntry,
+        path: str,
+        operation: Operation,
+        params: Mapping[str, object] | None,
+        *,
+        needs_sudo: bool,
+    ) -> Decision:
+        """Raise PolicyDenied (403) unless `entry` may perform `operation` on `path` with these
+        request parameters; returns the decision (its `sudo` tells handlers about sudo)."""
         if entry.is_root:
-            return
-        if "default" in entry.policies and operation in SELF_SERVICE.get(path, frozenset()):
-            return
-        raise PolicyDenied(log_detail=f"{operation.value} on {path} needs a root token")
+            return _ROOT_DECISION
+        acl = await self.acl(entry)
+        decision = acl.allowed(operation.value, path, params, needs_sudo=needs_sudo)
+        if not decision.allowed:
+            raise PolicyDenied(log_detail=f"{operation.value} {path}: {decision.reason}")
+        return decision

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from core.acl import Authorizer
 from core.config import Config
 from core.logs import quiet_http_clients
 from core.pipeline import Pipeline
@@ -51,6 +50,6 @@ def build_app(
         finally:
             await active.stop()
 
-    app = Starlette(routes=[Mount("", app=Pipeline(active, Authorizer()))], lifespan=lifespan)
+    app = Starlette(routes=[Mount("", app=Pipeline(active))], lifespan=lifespan)
     app.state.runtime = active
     return app

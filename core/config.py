@@ -36,8 +36,8 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tls_cert_file: str = ""
     tls_key_file: str = ""
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
-    # Seconds between sweeps of expired tokens and used nonces.
-    sweep_interval: int = 60
+    # Seconds between sweeps of expired tokens (and their children) and used nonces.
+    sweep_interval: int = 10
 
 
 class StorageConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -17,7 +17,6 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response as HTTPResponse
 from starlette.types import Receive, Scope, Send
 
-from core.acl import Authorizer
 from core.framework.decode import (
     parse_body,
     parse_bool_flag,
@@ -54,9 +53,8 @@ class MethodNotAllowed(WardgateError):
 
 
 class Pipeline:
-    def __init__(self, runtime: Runtime, authorizer: Authorizer) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
-        self._authorizer = authorizer
         self._log_requests = runtime.config.log.requests
         self._max_body = runtime.config.server.max_request_size
 
@@ -104,7 +102,7 @@ class Pipeline:
         if method not in _KNOWN_METHODS:
             raise MethodNotAllowed()
         path = url_path[4:]
-        if "//" in path or any(part in (".", "..") for part in path.split("/")):
+        if path.startswith("/") or "//" in path or any(p in (".", "..") for p in path.split("/")):
             raise BadRequest(f"path {url_path!r} is not canonical")
 
         query = request.query_params
@@ -127,20 +125,24 @@ class Pipeline:
         if listing and rel and not rel.endswith("/"):
             rel += "/"
         client_ip = request.client.host if request.client else None
+        token = token_from_headers(request.headers)
         authed: Authenticated | None = None
-        if route is None or rel not in route[0].backend.unauthenticated:
-            authed = await self._runtime.tokens.authenticate(
-                token_from_headers(request.headers), client_ip
-            )
+        if route is not None and rel in route[0].backend.unauthenticated:
+            # No token needed; one that is sent is looked at (never spent) so such paths can
+            # tailor their answer (the OpenAPI document is filtered by the caller's ACL).
+            authed = await self._runtime.tokens.peek(token, client_ip) if token else None
+            spent = None
+        else:
+            authed = spent = await self._runtime.tokens.authenticate(token, client_ip)
         try:
             if route is None:
                 raise NotFound(f'no handler for route "{path}". route entry not found.')
             return await self._dispatch(
-                route[0], rel, method, listing, wants_help, raw, client_ip, authed
+                route[0], rel, method, listing, wants_help, raw, client_ip, authed, spent is None
             )
         finally:
-            if authed is not None and authed.last_use:
-                await self._runtime.tokens.revoke_tree(authed.hash)
+            if spent is not None and spent.last_use:
+                await self._runtime.tokens.revoke_tree(spent.hash)
 
     async def _dispatch(
         self,
@@ -152,13 +154,14 @@ class Pipeline:
         raw: dict[str, Any],
         client_ip: str | None,
         authed: Authenticated | None,
+        unauthenticated: bool,
     ) -> HTTPResponse:
-        path_def, captures = _match(mounted, rel)
-        if wants_help:
-            return _envelope(help_response(mounted.backend, path_def), [])
+        matched = _match(mounted, rel)
+        captures = matched[1] if matched else {}
+        params = dict(raw)  # what the client sent, for the ACL's parameter rules
         raw.update(captures)  # the capture wins over a body field of the same name
         request: Request[Any] = Request(
-            operation=Operation.READ,
+            operation=_plain_operation(method, listing),
             path=rel,
             data=None,
             raw=raw,
@@ -167,12 +170,30 @@ class Pipeline:
             client_ip=client_ip,
             token=_token_info(authed),
         )
-        request.operation = await _operation(path_def, method, listing, request)
+        path_def = matched[0] if matched else None
+        if path_def is not None and not wants_help:
+            request.operation = await _operation(path_def, method, listing, request)
+        if not unauthenticated:
+            # As Vault: the ACL is checked before a missing path or verb is reported, so a
+            # token learns nothing about paths it may not use.
+            assert authed is not None
+            decision = await self._runtime.authorizer.check(
+                authed.entry,
+                mounted.prefix + rel,
+                request.operation,
+                params,
+                needs_sudo=path_def is not None and path_def.sudo,
+            )
+            request.sudo = decision.sudo
+        elif authed is not None:
+            request.sudo = authed.entry.is_root
+        if path_def is None:
+            raise UnsupportedPath()
+        if wants_help:
+            return _envelope(help_response(mounted.backend, path_def), [])
         handler = path_def.operations.get(request.operation)
         if handler is None:
             raise UnsupportedOperation()
-        if authed is not None:
-            await self._authorizer.check(authed.entry, mounted.prefix + rel, request.operation)
         request.data = decode_input(path_def.fields, raw)
         result = await handler(request)
         if result is None:
@@ -182,28 +203,43 @@ class Pipeline:
         if result.raw_body is not None:
             return HTTPResponse(encode(result.raw_body), result.status, headers=_HEADERS)
         warnings = list(result.warnings)
-        unknown = unknown_fields(path_def.fields, {k: v for k, v in raw.items() if k not in captures})
+        unknown = unknown_fields(
+            path_def.fields, {k: v for k, v in params.items() if k not in captures}
+        )
         if unknown:
             warnings.append(unknown_fields_warning(unknown))
         if isinstance(result.auth, LoginAuth):
-            result.auth = await self._issue_login_token(mounted, result.auth, warnings)
+            result.auth = await self._issue_login_token(
+                mounted, mounted.prefix + rel, result.auth, warnings
+            )
         return _envelope(result, warnings)
 
     async def _issue_login_token(
-        self, mounted: Mounted, login: LoginAuth, warnings: list[str]
+        self, mounted: Mounted, path: str, login: LoginAuth, warnings: list[str]
     ) -> Any:
-        entry, ttl_warnings = entry_for_login(login, mounted.info, now=self._runtime.clock.now())
+        entry, ttl_warnings = entry_for_login(
+            login, mounted.info, path=path, now=self._runtime.clock.now()
+        )
         warnings.extend(ttl_warnings)
         token = await self._runtime.tokens.create(entry)
         return auth_block(entry, token, ttl=entry.creation_ttl)
 
 
-def _match(mounted: Mounted, rel: str) -> tuple[Path, dict[str, str]]:
+def _match(mounted: Mounted, rel: str) -> tuple[Path, dict[str, str]] | None:
     for path_def in mounted.backend.paths:
         match = path_def.regex.match(rel)
         if match is not None:
             return path_def, {k: v for k, v in match.groupdict().items() if v is not None}
-    raise UnsupportedPath()
+    return None
+
+
+def _plain_operation(method: str, listing: bool) -> Operation:
+    """The operation an HTTP verb means before a path's existence check refines POST/PUT."""
+    if listing:
+        return Operation.LIST
+    return {"GET": Operation.READ, "HEAD": Operation.READ, "DELETE": Operation.DELETE}.get(
+        method, Operation.UPDATE
+    )
 
 
 async def _operation(

@@ -14,11 +14,23 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 import httpx
 
+from core.acl import Authorizer
 from core.config import Config, normalize_mount_path, resolve_secret, resolve_secrets_in
-from core.framework.errors import BadRequest
-from core.framework.path import Backend, BackendContext, Clock, MountInfo
+from core.framework.errors import BadRequest, Unavailable
+from core.framework.path import (
+    Backend,
+    BackendContext,
+    Clock,
+    MountInfo,
+    Operation,
+    Path,
+    Request,
+    Response,
+)
+from core.policy import PolicyStore
 from core.mounts import MountEntry, MountTable, MountTuning, new_mount
 from core.registry import PluginRegistry
 from core.storage import open_storage
@@ -61,6 +73,8 @@ class Runtime:
         self._given_storage = storage
         self.storage: Storage = storage  # type: ignore[assignment]  # set in start()
         self.tokens: TokenStore
+        self.policies: PolicyStore
+        self.authorizer: Authorizer
         self.mounts: MountTable
         self.router = Router(self)
         self._sweeper: asyncio.Task[None] | None = None
@@ -79,6 +93,9 @@ class Runtime:
         self.tokens = TokenStore(
             StorageView(self.storage, "sys/token/"), await self._hmac_key(), self.clock
         )
+        self.policies = PolicyStore(StorageView(self.storage, "sys/policy/"), clock=self.clock)
+        await self.policies.ensure_default()
+        self.authorizer = Authorizer(self.policies)
         await self.mounts.ensure_token_mount()
         _, cluster_id = await self.storage.update(
             CLUSTER_ID_KEY, lambda raw: raw or str(uuid.uuid4()).encode()
@@ -169,6 +186,7 @@ class Runtime:
             accessor=entry.accessor,
             default_lease_ttl=entry.tuning.default_lease_ttl or self.config.default_ttl,
             max_lease_ttl=entry.tuning.max_lease_ttl or self.config.max_ttl,
+            token_type=entry.tuning.token_type,
         )
 
     def build_backend(self, entry: MountEntry) -> Backend:
@@ -190,6 +208,14 @@ class Runtime:
             dev_mode=self.dev_mode,
         )
         return spec.factory(context)
+
+
+def unavailable_backend(message: str) -> Backend:
+    async def refuse(req: Request[Any]) -> Response:
+        raise Unavailable(message)
+
+    every = {op: refuse for op in Operation}
+    return Backend(paths=[Path("{rest*}", every), Path("", every)], help=message)
 
 
 def _seconds(value: int | str) -> int:
@@ -245,7 +271,7 @@ class Router:
                 continue
             mounted = Mounted(
                 "auth/" + entry.path,
-                self._runtime.build_backend(entry),
+                self._build_or_placeholder(entry),
                 self._runtime.mount_info(entry),
                 entry,
             )
@@ -257,6 +283,15 @@ class Router:
         self._by_prefix = {m.prefix: m for _, m in built.values()}
         self._by_accessor = {m.info.accessor: m for _, m in built.values()}
         self._raw = raw
+
+    def _build_or_placeholder(self, entry: MountEntry) -> Backend:
+        """A mount whose plugin cannot be built (type no longer installed, options now invalid)
+        must not take the other mounts down: it answers 503 and the log says why."""
+        try:
+            return self._runtime.build_backend(entry)
+        except Exception as exc:
+            log.error("auth method %s at auth/%s cannot be loaded: %s", entry.type, entry.path, exc)
+            return unavailable_backend(f"the auth method at auth/{entry.path} is unavailable")
 
     async def resolve(self, path: str) -> tuple[Mounted, str] | None:
         """The mount serving `path` and the path within it; longest mount prefix wins."""
@@ -278,8 +313,13 @@ class Router:
         return self._by_accessor.get(accessor)
 
     async def mounted(self) -> list[Mounted]:
+        """The auth mounts."""
         await self.refresh()
         return [m for _, m in self._built.values()]
+
+    async def all_mounted(self) -> list[Mounted]:
+        """Everything that serves requests: sys/ and the auth mounts."""
+        return [self._sys_mount(), *await self.mounted()]
 
     async def sweep_plugins(self) -> None:
         """Run each plugin's periodic hook (e.g. forgetting expired login nonces)."""

@@ -91,6 +91,12 @@ class UpstreamTimeout(WardgateError):
     status = 504
 
 
+class Unavailable(WardgateError):
+    """Part of the server cannot serve right now (e.g. a mount whose plugin failed to load)."""
+
+    status = 503
+
+
 class InternalError(WardgateError):
     """A fault of ours. The client sees a generic message; the log gets the detail."""
 

@@ -50,6 +50,8 @@ class MountInfo:
     accessor: str
     default_lease_ttl: int  # effective seconds (mount value or system default)
     max_lease_ttl: int
+    # The mount's tuned token type: default-service, default-batch, service or batch.
+    token_type: str = "default-service"
 
 
 @dataclass(slots=True)
@@ -62,6 +64,9 @@ class Request(Generic[In]):
     mount: MountInfo
     client_ip: str | None = None
     token: TokenInfo | None = None
+    # Whether the caller holds `sudo` on this path (root always does); handlers use it for
+    # options Vault reserves to sudo (e.g. orphan tokens, custom token ids).
+    sudo: bool = False
 
     def given(self, name: str) -> bool:
         """Whether the client sent this field (partial updates keep what was not sent)."""
@@ -122,6 +127,8 @@ class Path:
     existence_check: ExistenceCheck | None = None
     synopsis: str = ""
     description: str = ""
+    # Vault's root-protected paths: the caller needs `sudo` on the path besides the capability.
+    sudo: bool = False
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

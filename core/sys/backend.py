@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from core.framework.errors import WardgateError
 from core.framework.path import Backend, Operation, Path, Request, Response
+from core.framework.openapi import openapi_document
 from core.sys.auth_mounts import AuthMountEndpoints, EnableInput, TuneInput
+from core.sys.policy import CapabilitiesInput, PolicyEndpoints, PolicyInput
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -22,11 +24,15 @@ def wardgate_version() -> str:
 
 def sys_backend(runtime: Runtime) -> Backend:
     mounts = AuthMountEndpoints(runtime)
-    read, write, delete = Operation.READ, Operation.UPDATE, Operation.DELETE
+    policies = PolicyEndpoints(runtime)
+    read, write, delete, listing = (
+        Operation.READ, Operation.UPDATE, Operation.DELETE, Operation.LIST,
+    )
     tune_ops = {read: mounts.read_tune, write: mounts.tune}
+    policy_write = {write: policies.write, Operation.CREATE: policies.write}
     return Backend(
-        help="System endpoints: health and auth method management.",
-        unauthenticated=frozenset({"health"}),
+        help="System endpoints: health, auth methods, policies, capabilities, OpenAPI.",
+        unauthenticated=frozenset({"health", "internal/specs/openapi"}),
         paths=[
             Path(
                 "health",
@@ -34,16 +40,60 @@ def sys_backend(runtime: Runtime) -> Backend:
                 synopsis="Server health (no token needed).",
             ),
             Path("auth", {read: mounts.list}, synopsis="List the enabled auth methods."),
-            Path("auth/{path*}/tune", tune_ops, TuneInput, synopsis="Tune an auth method."),
+            # Vault's root-protected `auth/*`: managing auth methods needs sudo.
+            Path("auth/{path*}/tune", tune_ops, TuneInput, sudo=True,
+                 synopsis="Tune an auth method."),
             Path("mounts/auth/{path*}/tune", tune_ops, TuneInput, synopsis="Tune an auth method."),
             Path(
                 "auth/{path*}",
                 {read: mounts.read, write: mounts.enable, delete: mounts.disable},
                 EnableInput,
+                sudo=True,
                 synopsis="Enable, read or disable an auth method.",
             ),
+            Path("policy", {read: policies.list_legacy, listing: policies.list_legacy},
+                 synopsis="List the ACL policies."),
+            Path("policy/{name}",
+                 {read: policies.read_legacy, **policy_write, delete: policies.delete},
+                 PolicyInput, synopsis="Read, write or delete an ACL policy."),
+            Path("policies/acl/", {listing: policies.list_acl}, synopsis="List the ACL policies."),
+            Path("policies/acl/{name}",
+                 {read: policies.read_acl, **policy_write, delete: policies.delete},
+                 PolicyInput, synopsis="Read, write or delete an ACL policy."),
+            Path("capabilities-self", {write: policies.capabilities_self}, CapabilitiesInput,
+                 synopsis="The caller's capabilities on paths."),
+            Path("capabilities", {write: policies.capabilities}, CapabilitiesInput,
+                 synopsis="A token's capabilities on paths."),
+            Path("capabilities-accessor", {write: policies.capabilities_accessor},
+                 CapabilitiesInput, synopsis="Capabilities on paths of the token with an accessor."),
+            Path("internal/specs/openapi", {read: _openapi(runtime)},
+                 synopsis="The OpenAPI document, limited to what the caller may use."),
         ],
     )
+
+
+def _openapi(runtime: Runtime) -> Any:
+    async def openapi(req: Request[Any]) -> Response:
+        caller = req.token
+        acl = None
+        if caller is not None and not caller.is_root:
+            acl = await runtime.policies.compiled(caller.policies)
+        routes: list[tuple[str, Path]] = []
+        open_paths: set[str] = set()
+        for mounted in await runtime.router.all_mounted():
+            routes.extend((mounted.prefix, path) for path in mounted.backend.paths)
+            open_paths.update(mounted.prefix + name for name in mounted.backend.unauthenticated)
+
+        def include(path: str, operation: Operation) -> bool:
+            if path in open_paths or (caller is not None and caller.is_root):
+                return True
+            if acl is None:
+                return False
+            return acl.allowed(operation.value, path, None, needs_sudo=False).allowed
+
+        return Response(raw_body=openapi_document(wardgate_version(), routes, include))
+
+    return openapi
 
 
 class _HealthMethodNotAllowed(WardgateError):

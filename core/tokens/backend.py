@@ -138,11 +138,13 @@ def token_backend(runtime: Runtime) -> Backend:
                 "revoke-orphan",
                 {write: endpoints.revoke_orphan},
                 TokenInput,
+                sudo=True,
                 synopsis="Revoke a token; its children become orphans.",
             ),
             Path(
                 "accessors/",
                 {Operation.LIST: endpoints.list_accessors},
+                sudo=True,
                 synopsis="List the accessors of all tokens.",
             ),
         ],
@@ -186,12 +188,21 @@ class _TokenEndpoints:
             raise BadRequest(f'invalid \'type\' value {token_type!r}: use "service" or "batch"')
         if token_type == "batch" and (data.period or data.num_uses):
             raise BadRequest("batch tokens cannot be periodic or have a use limit")
-        if data.id and not caller.is_root:
+        if data.id and not req.sudo:
             raise BadRequest("root or sudo privileges required to specify token id")
+        if data.no_parent and not req.sudo:
+            raise BadRequest("root or sudo privileges required to create orphan token")
         if data.id and await self._store.get(self._store.hash(data.id)) is not None:
             raise BadRequest("cannot create a token with a duplicate ID")
         requested = list(data.policies) if data.policies else list(caller.policies)
-        policies = sanitize_policies(requested, add_default=not data.no_default_policy)
+        # A parent without `default` cannot hand it out unless it may grant anything.
+        add_default = not data.no_default_policy and (req.sudo or "default" in caller.policies)
+        policies = sanitize_policies(requested, add_default=add_default)
+        if not req.sudo and not set(policies) <= set(caller.policies):
+            raise PermissionDenied(
+                "child policies must be subset of parent",
+                log_detail=f"asked for {policies}, caller holds {caller.policies}",
+            )
         is_root_token = policies == ["root"]
         token_mount = req.mount
         result = calculate_ttl(
@@ -222,7 +233,17 @@ class _TokenEndpoints:
             parent="" if orphan else parent_hash,
         )
         token = await self._store.create(entry, token_id=data.id or None)
-        return Response(auth=auth_block(entry, token, ttl=result.ttl), warnings=result.warnings)
+        warnings = [*await self._missing_policy_warnings(policies), *result.warnings]
+        return Response(auth=auth_block(entry, token, ttl=result.ttl), warnings=warnings)
+
+    async def _missing_policy_warnings(self, policies: list[str]) -> list[str]:
+        """Vault creates the token anyway but says which policies do not exist (yet)."""
+        store = self._runtime.policies
+        return [
+            f'Policy "{name}" does not exist'
+            for name in policies
+            if name not in ("default", "root") and await store.get(name) is None
+        ]
 
     # -- lookup ------------------------------------------------------------------------------
 

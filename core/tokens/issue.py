@@ -31,14 +31,24 @@ def login_display_name(mount_path: str, name: str) -> str:
     return (mount_path.replace("/", "-") + name).rstrip("-")
 
 
+def login_token_type(requested: str, mount_type: str) -> str:
+    """Vault's rule: a mount tuned to service or batch forces it; a role's own choice counts
+    when the mount only sets a default."""
+    if mount_type in ("service", "batch"):
+        return mount_type
+    if requested in ("service", "batch"):
+        return requested
+    return "batch" if mount_type == "default-batch" else "service"
+
+
 def entry_for_login(
-    auth: LoginAuth, mount: MountInfo, *, now: float
+    auth: LoginAuth, mount: MountInfo, *, path: str, now: float
 ) -> tuple[TokenEntry, list[str]]:
-    """The token a successful login gets, with the mount's TTL limits applied."""
+    """The token a successful login at `path` gets, with the mount's TTL limits applied."""
     policies = sanitize_policies(auth.policies, add_default=not auth.no_default_policy)
     if policies == ["root"]:
         raise BadRequest("auth methods cannot create root tokens")
-    token_type = "batch" if auth.token_type == "batch" else "service"
+    token_type = login_token_type(auth.token_type, mount.token_type)
     result = calculate_ttl(
         increment=0,
         backend_ttl=auth.ttl,
@@ -52,7 +62,7 @@ def entry_for_login(
         accessor="" if token_type == "batch" else random_id(24),
         policies=policies,
         display_name=login_display_name(mount.path, auth.display_name),
-        path=f"auth/{mount.path}login",
+        path=path,
         creation_time=now,
         creation_ttl=result.ttl,
         expire_time=now + result.ttl if result.ttl else 0.0,

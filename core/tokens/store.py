@@ -121,6 +121,21 @@ class TokenStore:
 
         Every failure is the same plain 403 so a client learns nothing about why.
         """
+        token_hash, entry = await self._valid(token, client_ip)
+        if entry.num_uses > 0:
+            entry = await self._spend_use(token_hash)
+        return Authenticated(token_hash, entry, token)
+
+    async def peek(self, token: str, client_ip: str | None) -> Authenticated | None:
+        """The token if it is valid, without spending a use; None otherwise (for paths that
+        need no token but may tailor their answer to one)."""
+        try:
+            token_hash, entry = await self._valid(token, client_ip)
+        except PermissionDenied:
+            return None
+        return Authenticated(token_hash, entry, token)
+
+    async def _valid(self, token: str, client_ip: str | None) -> tuple[str, TokenEntry]:
         if not token or len(token) > 512:
             raise PermissionDenied()
         token_hash = self.hash(token)
@@ -133,9 +148,7 @@ class TokenStore:
             raise PermissionDenied(log_detail=f"token not allowed from {client_ip}")
         if entry.num_uses == -1:
             raise PermissionDenied(log_detail="token use limit reached")
-        if entry.num_uses > 0:
-            entry = await self._spend_use(token_hash)
-        return Authenticated(token_hash, entry, token)
+        return token_hash, entry
 
     async def _spend_use(self, token_hash: str) -> TokenEntry:
         def spend(raw: bytes | None) -> bytes | None:

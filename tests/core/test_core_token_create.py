@@ -203,7 +203,8 @@ async def test_explicit_max_ttl_caps_the_first_lease(server: Any) -> None:
     body = await create(server, {"ttl": "2h", "explicit_max_ttl": "30m", "policies": ["a"]})
     assert body["auth"]["lease_duration"] == 1800
     assert body["warnings"] == [
-        'TTL of "2h" exceeded the effective max_ttl of "30m"; TTL value is capped accordingly'
+        'Policy "a" does not exist',
+        'TTL of "2h" exceeded the effective max_ttl of "30m"; TTL value is capped accordingly',
     ]
 
 

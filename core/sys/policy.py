@@ -1,0 +1,116 @@
+"""`sys/policy`, `sys/policies/acl` (list, read, write, delete) and `sys/capabilities*`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from core.framework.errors import BadRequest, InvalidRequest, PermissionDenied
+from core.framework.fields import StrList, WeakStr
+from core.framework.path import Request, Response
+from core.policy import ROOT, PolicyRecord
+from core.tokens.issue import rfc3339
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+
+
+class PolicyInput(msgspec.Struct, kw_only=True):
+    policy: WeakStr | None = None
+    rules: WeakStr | None = None  # the deprecated name, still accepted on sys/policy
+
+
+class CapabilitiesInput(msgspec.Struct, kw_only=True):
+    path: StrList = msgspec.field(default_factory=StrList)
+    paths: StrList = msgspec.field(default_factory=StrList)
+    token: WeakStr = WeakStr("")
+    accessor: WeakStr = WeakStr("")
+
+
+def _flags(record: PolicyRecord) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "allow_slashes_in_identity_templates": False,
+        "allow_wildcards_in_identity_templates": False,
+        "cas_required": False,
+    }
+    if record.modified is not None:
+        data["modified"] = rfc3339(record.modified)
+    data["name"] = record.name
+    return data
+
+
+class PolicyEndpoints:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def list_legacy(self, req: Request[Any]) -> Response:
+        names = await self._runtime.policies.names()
+        return Response(data={"keys": names, "policies": names}, legacy_top_level=True)
+
+    async def list_acl(self, req: Request[Any]) -> Response:
+        return Response(data={"keys": await self._runtime.policies.names()})
+
+    async def read_legacy(self, req: Request[Any]) -> Response | None:
+        record = await self._runtime.policies.get(req.captures["name"])
+        if record is None:
+            return None
+        data = {**_flags(record), "rules": record.text, "version": record.version}
+        return Response(data=dict(sorted(data.items())), legacy_top_level=True)
+
+    async def read_acl(self, req: Request[Any]) -> Response | None:
+        record = await self._runtime.policies.get(req.captures["name"])
+        if record is None:
+            return None
+        data = {**_flags(record), "policy": record.text, "version": record.version}
+        return Response(data=dict(sorted(data.items())))
+
+    async def write(self, req: Request[PolicyInput]) -> Response | None:
+        text = req.data.policy if req.data.policy is not None else req.data.rules
+        if not text or not str(text).strip():
+            raise BadRequest("'policy' parameter not supplied or empty")
+        await self._runtime.policies.put(req.captures["name"], str(text))
+        if req.data.policy is None:
+            return Response(warnings=["'rules' is deprecated, please use 'policy' instead"])
+        return None
+
+    async def delete(self, req: Request[Any]) -> None:
+        await self._runtime.policies.delete(req.captures["name"])
+
+    # -- capabilities ------------------------------------------------------------------------
+
+    async def capabilities_self(self, req: Request[CapabilitiesInput]) -> Response:
+        if req.token is None:
+            raise PermissionDenied()
+        return await self._capabilities(req.token.policies, req.data)
+
+    async def capabilities(self, req: Request[CapabilitiesInput]) -> Response:
+        if not req.data.token:
+            raise BadRequest("missing token")
+        tokens = self._runtime.tokens
+        entry = await tokens.get(tokens.hash(req.data.token))
+        if entry is None or not tokens.is_live(entry):
+            raise BadRequest("invalid token")
+        return await self._capabilities(entry.policies, req.data)
+
+    async def capabilities_accessor(self, req: Request[CapabilitiesInput]) -> Response:
+        tokens = self._runtime.tokens
+        token_hash = await tokens.hash_for_accessor(req.data.accessor)
+        entry = None if token_hash is None else await tokens.get(token_hash)
+        if entry is None or not tokens.is_live(entry):
+            raise InvalidRequest("invalid accessor")
+        return await self._capabilities(entry.policies, req.data)
+
+    async def _capabilities(self, policies: list[str], data: CapabilitiesInput) -> Response:
+        paths = [*data.path, *data.paths]
+        if not paths:
+            raise BadRequest("missing path")
+        if ROOT in policies:
+            per_path = {path: ["root"] for path in paths}
+        else:
+            acl = await self._runtime.policies.compiled(policies)
+            per_path = {path: sorted(acl.capabilities(path)) for path in paths}
+        result: dict[str, Any] = dict(per_path)
+        # Vault also answers with the union under "capabilities" (the single-path form).
+        result["capabilities"] = sorted({c for caps in per_path.values() for c in caps})
+        return Response(data=dict(sorted(result.items())), legacy_top_level=True)
