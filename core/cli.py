@@ -53,12 +53,24 @@ def main(argv: list[str] | None = None) -> int:
 def server_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="wardgate server", description="Run the server.")
     parser.add_argument("-config", "--config", help="TOML config file (see config.example.toml)")
-    parser.add_argument("-dev", "--dev", action="store_true",
-                        help="in-memory storage, a known root token, local stand-ins for clouds")
-    parser.add_argument("-dev-root-token-id", "--dev-root-token-id", metavar="ID",
-                        help="the dev server's root token (default: random, printed)")
-    parser.add_argument("-dev-listen-address", "--dev-listen-address", metavar="HOST:PORT",
-                        help="the dev server's address (default 127.0.0.1:8200)")
+    parser.add_argument(
+        "-dev",
+        "--dev",
+        action="store_true",
+        help="in-memory storage, a known root token, local stand-ins for clouds",
+    )
+    parser.add_argument(
+        "-dev-root-token-id",
+        "--dev-root-token-id",
+        metavar="ID",
+        help="the dev server's root token (default: random, printed)",
+    )
+    parser.add_argument(
+        "-dev-listen-address",
+        "--dev-listen-address",
+        metavar="HOST:PORT",
+        help="the dev server's address (default 127.0.0.1:8200)",
+    )
     opts = parser.parse_args(argv)
     try:
         config = load_config(opts.config) if opts.config else Config()

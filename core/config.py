@@ -105,7 +105,7 @@ def resolve_secret(value: str | SecretRef | None, key: str) -> str | None:
             return Path(value.file).read_text().strip()
         except OSError as exc:
             raise ConfigError(f"{key}: cannot read {value.file}: {exc.strerror}") from None
-    raise ConfigError(f"{key}: give a literal, {{ env = \"NAME\" }} or {{ file = \"path\" }}")
+    raise ConfigError(f'{key}: give a literal, {{ env = "NAME" }} or {{ file = "path" }}')
 
 
 def resolve_secrets_in(table: dict[str, Any], key: str) -> dict[str, Any]:
@@ -166,15 +166,15 @@ def validate(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: server.tls_cert_file and tls_key_file go together")
     if config.storage.backend not in ("sqlite", "memory"):
         raise ConfigError(
-            f"{source}: storage.backend must be \"sqlite\" or \"memory\", "
+            f'{source}: storage.backend must be "sqlite" or "memory", '
             f"not {config.storage.backend!r}"
         )
     if config.storage.synchronous not in ("full", "normal"):
-        raise ConfigError(f"{source}: storage.synchronous must be \"full\" or \"normal\"")
+        raise ConfigError(f'{source}: storage.synchronous must be "full" or "normal"')
     if config.log.level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{source}: log.level must be debug, info, warning or error")
     if config.log.format not in ("text", "json"):
-        raise ConfigError(f"{source}: log.format must be \"text\" or \"json\"")
+        raise ConfigError(f'{source}: log.format must be "text" or "json"')
     if config.default_ttl > config.max_ttl:
         raise ConfigError(f"{source}: token.default_ttl is greater than token.max_ttl")
     seen: set[str] = set()

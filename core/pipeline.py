@@ -116,8 +116,10 @@ class Pipeline:
             body = await read_body(
                 request.stream(), request.headers.get("content-length"), self._max_body
             )
-            raw = {} if method == "DELETE" else parse_body(
-                body, request.headers.get("content-type", "")
+            raw = (
+                {}
+                if method == "DELETE"
+                else parse_body(body, request.headers.get("content-type", ""))
             )
 
         route = await self._runtime.router.resolve(path)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
 import httpx
 
 from core.acl import Authorizer
@@ -30,8 +31,8 @@ from core.framework.path import (
     Request,
     Response,
 )
-from core.policy import PolicyStore
 from core.mounts import MountEntry, MountTable, MountTuning, new_mount
+from core.policy import PolicyStore
 from core.registry import PluginRegistry
 from core.storage import open_storage
 from core.storage.base import Storage, StorageView
@@ -141,7 +142,9 @@ class Runtime:
                 plugin_config=resolve_secrets_in(mount.config, f"auth[{mount.path}].config"),
             )
             if await self.mounts.enable(entry, if_absent=True):
-                log.info("enabled auth method %s at auth/%s from the config file", entry.type, entry.path)
+                log.info(
+                    "enabled auth method %s at auth/%s from the config file", entry.type, entry.path
+                )
 
     async def generate_root_token(self, token_id: str | None = None) -> str | None:
         """Create a root token. Without `token_id`, only on the first start of a database

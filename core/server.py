@@ -84,8 +84,9 @@ def serve(config: Config, config_path: str | None) -> int:
         print(f"Root token: {root_token}", file=sys.stderr, flush=True)
         print("(shown once: store it safely; only its hash is kept)", file=sys.stderr, flush=True)
     scheme = "https" if config.server.tls_cert_file else "http"
-    log.info("listening on %s://%s (%d worker(s))", scheme, config.server.address,
-             config.server.workers)
+    log.info(
+        "listening on %s://%s (%d worker(s))", scheme, config.server.address, config.server.workers
+    )
     if config.server.workers == 1:
         app = build_app(config, registry=registry)
         _run(_serve_in_process(app, hypercorn_config(config)))

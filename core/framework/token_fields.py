@@ -90,8 +90,13 @@ def apply_token_fields(
     warnings: list[str] = []
     if not isinstance(given.token_policies, UnsetType):
         new.token_policies = list(given.token_policies)
-    for name in ("token_ttl", "token_max_ttl", "token_period", "token_explicit_max_ttl",
-                 "token_num_uses"):
+    for name in (
+        "token_ttl",
+        "token_max_ttl",
+        "token_period",
+        "token_explicit_max_ttl",
+        "token_num_uses",
+    ):
         value = getattr(given, name)
         if not isinstance(value, UnsetType):
             setattr(new, name, int(value))

@@ -6,8 +6,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from core.framework.errors import WardgateError
-from core.framework.path import Backend, Operation, Path, Request, Response
 from core.framework.openapi import openapi_document
+from core.framework.path import Backend, Operation, Path, Request, Response
 from core.sys.auth_mounts import AuthMountEndpoints, EnableInput, TuneInput
 from core.sys.policy import CapabilitiesInput, PolicyEndpoints, PolicyInput
 
@@ -26,7 +26,10 @@ def sys_backend(runtime: Runtime) -> Backend:
     mounts = AuthMountEndpoints(runtime)
     policies = PolicyEndpoints(runtime)
     read, write, delete, listing = (
-        Operation.READ, Operation.UPDATE, Operation.DELETE, Operation.LIST,
+        Operation.READ,
+        Operation.UPDATE,
+        Operation.DELETE,
+        Operation.LIST,
     )
     tune_ops = {read: mounts.read_tune, write: mounts.tune}
     policy_write = {write: policies.write, Operation.CREATE: policies.write}
@@ -41,8 +44,9 @@ def sys_backend(runtime: Runtime) -> Backend:
             ),
             Path("auth", {read: mounts.list}, synopsis="List the enabled auth methods."),
             # Vault's root-protected `auth/*`: managing auth methods needs sudo.
-            Path("auth/{path*}/tune", tune_ops, TuneInput, sudo=True,
-                 synopsis="Tune an auth method."),
+            Path(
+                "auth/{path*}/tune", tune_ops, TuneInput, sudo=True, synopsis="Tune an auth method."
+            ),
             Path("mounts/auth/{path*}/tune", tune_ops, TuneInput, synopsis="Tune an auth method."),
             Path(
                 "auth/{path*}",
@@ -51,23 +55,47 @@ def sys_backend(runtime: Runtime) -> Backend:
                 sudo=True,
                 synopsis="Enable, read or disable an auth method.",
             ),
-            Path("policy", {read: policies.list_legacy, listing: policies.list_legacy},
-                 synopsis="List the ACL policies."),
-            Path("policy/{name}",
-                 {read: policies.read_legacy, **policy_write, delete: policies.delete},
-                 PolicyInput, synopsis="Read, write or delete an ACL policy."),
+            Path(
+                "policy",
+                {read: policies.list_legacy, listing: policies.list_legacy},
+                synopsis="List the ACL policies.",
+            ),
+            Path(
+                "policy/{name}",
+                {read: policies.read_legacy, **policy_write, delete: policies.delete},
+                PolicyInput,
+                synopsis="Read, write or delete an ACL policy.",
+            ),
             Path("policies/acl/", {listing: policies.list_acl}, synopsis="List the ACL policies."),
-            Path("policies/acl/{name}",
-                 {read: policies.read_acl, **policy_write, delete: policies.delete},
-                 PolicyInput, synopsis="Read, write or delete an ACL policy."),
-            Path("capabilities-self", {write: policies.capabilities_self}, CapabilitiesInput,
-                 synopsis="The caller's capabilities on paths."),
-            Path("capabilities", {write: policies.capabilities}, CapabilitiesInput,
-                 synopsis="A token's capabilities on paths."),
-            Path("capabilities-accessor", {write: policies.capabilities_accessor},
-                 CapabilitiesInput, synopsis="Capabilities on paths of the token with an accessor."),
-            Path("internal/specs/openapi", {read: _openapi(runtime)},
-                 synopsis="The OpenAPI document, limited to what the caller may use."),
+            Path(
+                "policies/acl/{name}",
+                {read: policies.read_acl, **policy_write, delete: policies.delete},
+                PolicyInput,
+                synopsis="Read, write or delete an ACL policy.",
+            ),
+            Path(
+                "capabilities-self",
+                {write: policies.capabilities_self},
+                CapabilitiesInput,
+                synopsis="The caller's capabilities on paths.",
+            ),
+            Path(
+                "capabilities",
+                {write: policies.capabilities},
+                CapabilitiesInput,
+                synopsis="A token's capabilities on paths.",
+            ),
+            Path(
+                "capabilities-accessor",
+                {write: policies.capabilities_accessor},
+                CapabilitiesInput,
+                synopsis="Capabilities on paths of the token with an accessor.",
+            ),
+            Path(
+                "internal/specs/openapi",
+                {read: _openapi(runtime)},
+                synopsis="The OpenAPI document, limited to what the caller may use.",
+            ),
         ],
     )
 

@@ -42,7 +42,11 @@ def parse_config(raw: dict[str, Any]) -> AliCloudConfig:
         raise BadRequest(f"invalid alicloud mount config: {exc}") from None
     if config.sts_endpoint:
         parts = urlsplit(config.sts_endpoint)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+        ):
             raise BadRequest(
                 "invalid alicloud mount config: sts_endpoint must be scheme://host[:port], "
                 f"got {config.sts_endpoint!r}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 
 from plugins.alicloud.emulator import demo_identities, load_identities, serve_emulator
@@ -16,25 +17,31 @@ def sts_emulator_command(argv: list[str]) -> int:
         "answers GetCallerIdentity for the identities it knows.",
     )
     parser.add_argument("-listen", "--listen", default="127.0.0.1:9100", metavar="HOST:PORT")
-    parser.add_argument("-identities", "--identities", metavar="FILE",
-                        help="JSON file of identities (default: the built-in demo identities)")
+    parser.add_argument(
+        "-identities",
+        "--identities",
+        metavar="FILE",
+        help="JSON file of identities (default: the built-in demo identities)",
+    )
     opts = parser.parse_args(argv)
     host, _, port_text = opts.listen.rpartition(":")
     if not host or not port_text.isdigit():
-        print(f"wardgate sts-emulator: --listen must be HOST:PORT, not {opts.listen!r}",
-              file=sys.stderr)
+        print(
+            f"wardgate sts-emulator: --listen must be HOST:PORT, not {opts.listen!r}",
+            file=sys.stderr,
+        )
         return 2
     try:
         identities = load_identities(opts.identities) if opts.identities else demo_identities()
     except (OSError, ValueError) as exc:
         print(f"wardgate sts-emulator: cannot load identities: {exc}", file=sys.stderr)
         return 1
-    print(f"STS emulator on http://{host}:{port_text} with {len(identities)} identities:",
-          file=sys.stderr)
+    print(
+        f"STS emulator on http://{host}:{port_text} with {len(identities)} identities:",
+        file=sys.stderr,
+    )
     for identity in identities:
         print(f"  {identity.access_key_id}  {identity.arn}", file=sys.stderr)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_emulator(host, int(port_text), identities))
-    except KeyboardInterrupt:
-        pass
     return 0

@@ -52,7 +52,8 @@ def banner(identity: Identity, port: int) -> list[str]:
         "",
         f"  AliCloud: auth/alicloud/ replays logins to a local STS emulator on port {port},",
         f"  which knows a demo identity ({identity.arn}). Try:",
-        f"    wardgate write auth/alicloud/role/{caller.name} arn={role_arn} token_policies=default",
+        f"    wardgate write auth/alicloud/role/{caller.name} arn={role_arn} "
+        "token_policies=default",
         f"    wardgate login -method=alicloud role={caller.name} region=cn-hangzhou {keys}",
         "    wardgate token lookup",
     ]

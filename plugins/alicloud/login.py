@@ -32,23 +32,24 @@ async def login_payload(
     if not role:
         raise LoginArgumentError("role is required (role=<wardgate role name>)")
     if not region:
-        raise LoginArgumentError("region is required (region=<Alibaba Cloud region, e.g. cn-hangzhou>)")
+        raise LoginArgumentError(
+            "region is required (region=<Alibaba Cloud region, e.g. cn-hangzhou>)"
+        )
     if bool(access_key) != bool(secret_key):
         raise LoginArgumentError("access_key and secret_key go together")
     if security_token and not access_key:
         raise LoginArgumentError("security_token needs access_key and secret_key")
-    if not access_key:
-        access_key, secret_key, security_token = await asyncio.to_thread(_default_credentials)
-    assert secret_key is not None
-    signed = sign_get_caller_identity(
-        access_key, secret_key, region=region, security_token=security_token or None
-    )
+    if access_key and secret_key:
+        key_id, secret, token = access_key, secret_key, security_token
+    else:
+        key_id, secret, token = await asyncio.to_thread(_default_credentials)
+    signed = sign_get_caller_identity(key_id, secret, region=region, security_token=token or None)
     return {"role": role, **signed.login_data()}
 
 
 def _default_credentials() -> tuple[str, str, str | None]:
     # Imported here: the package reads its environment variables at import time.
-    from alibabacloud_credentials.client import Client
+    from alibabacloud_credentials.client import Client  # type: ignore[import-untyped]
 
     try:
         credential = Client().get_credential()

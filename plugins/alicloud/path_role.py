@@ -62,9 +62,12 @@ class RolePaths:
         name = req.captures["role"]
         data = req.data
         current = await self._roles.get(name)
-        if current is None and isinstance(data.arn, UnsetType):
-            raise BadRequest("the arn is required to create a role")
-        arn = current.arn if isinstance(data.arn, UnsetType) else str(data.arn).strip()
+        if isinstance(data.arn, UnsetType):
+            if current is None:
+                raise BadRequest("the arn is required to create a role")
+            arn = current.arn
+        else:
+            arn = str(data.arn).strip()
         try:
             binding = parse_role_binding(arn)
         except ValueError as exc:

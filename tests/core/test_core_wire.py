@@ -6,8 +6,6 @@ import json
 import re
 from typing import Any
 
-import pytest
-
 ENVELOPE_KEYS = [
     "request_id",
     "lease_id",
