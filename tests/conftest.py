@@ -20,6 +20,22 @@ from core.registry import PluginRegistry
 from core.runtime import Runtime
 from core.storage.base import Storage
 
+# The auth block of a login or token create, keys in Vault's order (transcripts §0, fact 12).
+AUTH_KEYS = [
+    "client_token",
+    "accessor",
+    "policies",
+    "token_policies",
+    "metadata",
+    "lease_duration",
+    "renewable",
+    "entity_id",
+    "token_type",
+    "orphan",
+    "mfa_requirement",
+    "num_uses",
+]
+
 ROOT_TOKEN = "root-test"
 # A fixed "now" (2026-11-22T08:02:18Z), so expiry arithmetic in tests is exact.
 START_TIME = 1_795_334_538.0

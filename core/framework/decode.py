@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from core.framework.errors import BadRequest, PayloadTooLarge
+from core.framework.fields import json_kind
 
 _json_decoder = msgspec.json.Decoder()
 
@@ -57,7 +58,7 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise BadRequest(
-            f"failed to decode JSON input: expected a JSON object, got {_json_kind(value)}"
+            f"failed to decode JSON input: expected a JSON object, got {json_kind(value)}"
         )
     if _count_strings(value, MAX_JSON_STRINGS) > MAX_JSON_STRINGS:
         raise BadRequest(
@@ -101,18 +102,6 @@ def parse_bool_flag(value: str, name: str) -> bool:
     if lowered in ("", "0", "f", "false"):
         return False
     raise BadRequest(f'invalid value for "{name}": {value!r} is not a boolean')
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    return (
-        "a number"
-        if isinstance(value, int | float) and not isinstance(value, bool)
-        else "a boolean"
-    )
 
 
 def _count_strings(value: Any, cap: int) -> int:

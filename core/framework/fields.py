@@ -118,12 +118,14 @@ def parse_comma_list(value: Any) -> list[str]:
         items = value
     else:
         raise ValueError(
-            f"expected a list of strings or a comma-separated string, got {_kind(value)}"
+            f"expected a list of strings or a comma-separated string, got {json_kind(value)}"
         )
     out: list[str] = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, str | int | float):
-            raise ValueError(f"expected a list of strings, got an element of type {_kind(item)}")
+            raise ValueError(
+                f"expected a list of strings, got an element that is {json_kind(item)}"
+            )
         text = str(item).strip()
         if text:
             out.append(text)
@@ -137,17 +139,22 @@ def _weak_str(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    raise ValueError(f"expected a string, got {_kind(value)}")
+    raise ValueError(f"expected a string, got {json_kind(value)}")
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """How a decoded JSON value is named in error messages ("an array", "a string", ...)."""
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list):
-        return "a list"
+        return "an array"
     if value is None:
         return "null"
-    return type(value).__name__
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string" if isinstance(value, str) else type(value).__name__
 
 
 def encode_hook(value: Any) -> Any:

@@ -18,7 +18,7 @@ from core.registry import default_registry
 from plugins.alicloud.emulator import Identity
 from plugins.alicloud.signer import sign_get_caller_identity
 from tests.alicloud.conftest import ACCOUNT, ROLE, ROOT, USER, RunningEmulator, StartEmulator
-from tests.conftest import FakeClock, Server, start_server
+from tests.conftest import AUTH_KEYS, FakeClock, Server, start_server
 
 ROLE_ARN = f"acs:ram::{ACCOUNT}:role/dev-role"
 USER_ARN = f"acs:ram::{ACCOUNT}:user/alice"
@@ -215,20 +215,7 @@ async def test_role_arn_login_lookup_renew_revoke(
     assert response.status_code == 200, response.text
     body = response.json()
     auth = body["auth"]
-    assert list(auth) == [
-        "client_token",
-        "accessor",
-        "policies",
-        "token_policies",
-        "metadata",
-        "lease_duration",
-        "renewable",
-        "entity_id",
-        "token_type",
-        "orphan",
-        "mfa_requirement",
-        "num_uses",
-    ]
+    assert list(auth) == AUTH_KEYS
     assert auth["policies"] == ["default", "dev", "reader"]
     assert auth["lease_duration"] == 3600 and auth["renewable"] is True
     assert auth["metadata"] == {

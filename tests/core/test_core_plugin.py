@@ -8,21 +8,7 @@ from typing import Any
 import pytest
 
 from core.framework import BadRequest
-
-AUTH_KEYS = [
-    "client_token",
-    "accessor",
-    "policies",
-    "token_policies",
-    "metadata",
-    "lease_duration",
-    "renewable",
-    "entity_id",
-    "token_type",
-    "orphan",
-    "mfa_requirement",
-    "num_uses",
-]
+from tests.conftest import AUTH_KEYS
 
 
 async def enable(srv: Any, path: str, body: dict[str, Any] | None = None) -> None:

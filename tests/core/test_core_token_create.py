@@ -8,22 +8,9 @@ from typing import Any
 import pytest
 
 from core.tokens.issue import rfc3339
+from tests.conftest import AUTH_KEYS
 
 CREATE = "/v1/auth/token/create"
-AUTH_KEYS = [
-    "client_token",
-    "accessor",
-    "policies",
-    "token_policies",
-    "metadata",
-    "lease_duration",
-    "renewable",
-    "entity_id",
-    "token_type",
-    "orphan",
-    "mfa_requirement",
-    "num_uses",
-]
 LOOKUP_KEYS = [
     "accessor",
     "creation_time",
