@@ -105,21 +105,52 @@ class MountTable:
 
         await self._storage.update(MOUNTS_KEY, add_token_mount)
 
-    async def enable(self, entry: MountEntry, *, if_absent: bool = False) -> bool:
-        """Add a mount. With `if_absent` an existing mount at that path is kept (config mounts
-        are created on start only when missing). Returns whether the table changed."""
+    async def enable(self, entry: MountEntry) -> None:
+        """Add a mount; a mount at, above or below its path is a 400 (as in Vault)."""
 
         def add(raw: bytes | None) -> bytes | None:
             table = decode_table(raw)
             clash = conflicting_mount(table, entry.path)
             if clash is not None:
-                if if_absent and clash.path == entry.path:
-                    return raw
                 raise BadRequest(f"path is already in use at {clash.path}")
             return _encoder.encode([*table, entry])
 
-        old, new = await self._storage.update(MOUNTS_KEY, add)
-        return old != new
+        await self._storage.update(MOUNTS_KEY, add)
+
+    async def sync(self, entry: MountEntry) -> str:
+        """Make the mount at `entry.path` match `entry` (a config-file mount): add it, or update
+        its description, tuning and plugin settings, keeping its identity (uuid, accessor) and
+        so its data. Returns "enabled", "updated" or "" when nothing changed."""
+        outcome: list[str] = [""]
+
+        def apply(raw: bytes | None) -> bytes | None:
+            table = decode_table(raw)
+            for index, current in enumerate(table):
+                if current.path == entry.path:
+                    if current.type != entry.type:
+                        raise BadRequest(
+                            f"auth/{entry.path} is a {current.type} mount, but the config file "
+                            f"says {entry.type}; disable it first"
+                        )
+                    updated = msgspec.structs.replace(
+                        current,
+                        description=entry.description,
+                        tuning=entry.tuning,
+                        plugin_config=entry.plugin_config,
+                    )
+                    if updated == current:
+                        return raw
+                    table[index] = updated
+                    outcome[0] = "updated"
+                    return _encoder.encode(table)
+            clash = conflicting_mount(table, entry.path)
+            if clash is not None:
+                raise BadRequest(f"path is already in use at {clash.path}")
+            outcome[0] = "enabled"
+            return _encoder.encode([*table, entry])
+
+        await self._storage.update(MOUNTS_KEY, apply)
+        return outcome[0]
 
     async def disable(self, path: str) -> MountEntry | None:
         removed: list[MountEntry] = []

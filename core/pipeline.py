@@ -271,6 +271,7 @@ def _token_info(authed: Authenticated | None) -> TokenInfo | None:
         display_name=authed.entry.display_name,
         client_token=authed.token,
         is_root=authed.entry.is_root,
+        entry=authed.entry,
     )
 
 

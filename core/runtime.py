@@ -90,6 +90,18 @@ class Runtime:
                 self.config.storage.path,
                 synchronous=self.config.storage.synchronous,
             )
+        try:
+            await self._prepare()
+        except BaseException:
+            # A failed start (a bad mount in the config file, say) must not leave storage
+            # threads behind: they would keep the process from exiting.
+            if self._given_storage is None:
+                await self.storage.close()
+            raise
+        if sweep:
+            self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def _prepare(self) -> None:
         self.mounts = MountTable(self.storage)
         self.tokens = TokenStore(
             StorageView(self.storage, "sys/token/"), await self._hmac_key(), self.clock
@@ -102,9 +114,7 @@ class Runtime:
             CLUSTER_ID_KEY, lambda raw: raw or str(uuid.uuid4()).encode()
         )
         self.cluster_id = (cluster_id or b"").decode()
-        await self._create_config_mounts()
-        if sweep:
-            self._sweeper = asyncio.create_task(self._sweep_forever())
+        await self._sync_config_mounts()
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -127,10 +137,11 @@ class Runtime:
         assert key is not None
         return key
 
-    async def _create_config_mounts(self) -> None:
+    async def _sync_config_mounts(self) -> None:
+        """Mounts in the config file: created if absent, and updated to what the file says
+        (description, TTLs, plugin settings) if present, so editing the file and restarting
+        takes effect. Each is built once first, so bad plugin settings stop the start."""
         for mount in self.config.auth:
-            if self.registry.get(mount.type) is None:
-                raise BadRequest(f"plugin not found in the catalog: {mount.type}")
             entry = new_mount(
                 normalize_mount_path(mount.path),
                 mount.type,
@@ -139,12 +150,24 @@ class Runtime:
                     default_lease_ttl=_seconds(mount.default_lease_ttl),
                     max_lease_ttl=_seconds(mount.max_lease_ttl),
                 ),
-                plugin_config=resolve_secrets_in(mount.config, f"auth[{mount.path}].config"),
+                plugin_config=dict(mount.config),
             )
-            if await self.mounts.enable(entry, if_absent=True):
+            await self.check_buildable(entry)
+            change = await self.mounts.sync(entry)
+            if change:
                 log.info(
-                    "enabled auth method %s at auth/%s from the config file", entry.type, entry.path
+                    "%s auth method %s at auth/%s from the config file",
+                    change,
+                    entry.type,
+                    entry.path,
                 )
+
+    async def check_buildable(self, entry: MountEntry) -> None:
+        """Build a mount's backend once and throw it away: bad settings are an error now,
+        not a broken mount later."""
+        backend = self.build_backend(entry)
+        if backend.close is not None:
+            await backend.close()
 
     async def generate_root_token(self, token_id: str | None = None) -> str | None:
         """Create a root token. Without `token_id`, only on the first start of a database
@@ -203,7 +226,8 @@ class Runtime:
             raise BadRequest(f"plugin not found in the catalog: {entry.type}")
         context = BackendContext(
             storage=StorageView(self.storage, entry.storage_prefix),
-            config=entry.plugin_config,
+            # Secrets stay as `{ env = ... }` references in storage and are resolved here.
+            config=resolve_secrets_in(entry.plugin_config, f"auth/{entry.path} config"),
             mount=info,
             logger=logging.getLogger(f"wardgate.auth.{entry.path.rstrip('/')}"),
             clock=self.clock,

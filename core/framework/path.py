@@ -41,6 +41,9 @@ class TokenInfo:
     display_name: str
     client_token: str
     is_root: bool
+    # The core's stored record of the token, for the core's own token endpoints (so they need
+    # not read it again); plugins have no use for it.
+    entry: Any = None
 
 
 @dataclass(slots=True)

@@ -15,6 +15,10 @@ Design notes (the why behind the shape of this module):
   up front. That makes `update` atomic across processes, and it avoids the deferred-upgrade
   case where SQLite reports SQLITE_BUSY at once instead of waiting out the busy timeout.
 - No caching anywhere: every read is a fresh, short read transaction on the latest commit.
+- Point reads (`get`, on every request's path) use a plain sqlite3 connection on the event
+  loop's own thread: a primary-key lookup in WAL mode takes microseconds and never waits for
+  a writer, so it is cheaper than aiosqlite's hop to its worker thread and back. Range scans
+  (`list`, possibly long) and all writes stay on aiosqlite's threads.
 """
 
 from __future__ import annotations
@@ -50,12 +54,18 @@ _MAX_CODE_POINT = 0x10FFFF
 class SQLiteStorage:
     """Storage in one SQLite file; see the module docstring for the design."""
 
-    __slots__ = ("_lock", "_r", "_w")
+    __slots__ = ("_get", "_lock", "_r", "_w")
 
-    def __init__(self, reader: aiosqlite.Connection, writer: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        reader: aiosqlite.Connection,
+        writer: aiosqlite.Connection,
+        point_reader: sqlite3.Connection,
+    ) -> None:
         """Use `await SQLiteStorage.open(path)`; this only wires up open connections."""
         self._r = reader
         self._w = writer
+        self._get = point_reader
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -99,16 +109,17 @@ class SQLiteStorage:
             # A guard, not a feature: a write sneaking onto this connection would bypass the
             # write lock and could interleave with a transaction.
             await reader.execute("PRAGMA query_only = ON")
+            point_reader = _connect_point_reader(path, busy_timeout)
         except BaseException:
             await reader.close()
             await writer.close()
             raise
-        return cls(reader, writer)
+        return cls(reader, writer, point_reader)
 
     async def get(self, key: str) -> bytes | None:
-        # execute_fetchall runs and finishes the statement in one step, which also ends the
-        # implicit read transaction: the next read sees whatever has been committed since.
-        return _first_value(await self._r.execute_fetchall(_GET, (key,)))
+        # Autocommit: the statement is its own read transaction, so the next read sees
+        # whatever has been committed since (by this process or any other).
+        return _first_value(self._get.execute(_GET, (key,)).fetchall())
 
     async def put(self, key: str, value: bytes) -> None:
         _check_value(value)
@@ -176,6 +187,7 @@ class SQLiteStorage:
         async with self._lock:
             await self._w.close()
         await self._r.close()
+        self._get.close()
 
     async def _rollback(self) -> None:
         # BEGIN sits inside the callers' try blocks on purpose. A cancelled await does not
@@ -212,7 +224,15 @@ def _prefix_upper_bound(prefix: str) -> str | None:
     return stem[:-1] + chr(nxt)
 
 
-def _first_value(rows: Iterable[sqlite3.Row]) -> bytes | None:
+def _connect_point_reader(path: str | os.PathLike[str], busy_timeout: float) -> sqlite3.Connection:
+    connection = sqlite3.connect(
+        os.fspath(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    connection.execute("PRAGMA query_only = ON")
+    return connection
+
+
+def _first_value(rows: Iterable[sqlite3.Row] | Iterable[tuple[object, ...]]) -> bytes | None:
     for row in rows:
         value = row[0]
         if not isinstance(value, bytes):  # only another tool could have put it there

@@ -66,8 +66,12 @@ def _deprecation_status(entry: MountEntry) -> dict[str, str]:
 def _public_options(entry: MountEntry) -> dict[str, Any] | None:
     if entry.type == "token":
         return None
-    # Values that came from `{ env = ... }`/`{ file = ... }` are secrets: never shown.
-    return {k: ("<redacted>" if _looks_secret(k) else v) for k, v in entry.plugin_config.items()}
+    # Settings given as `{ env = ... }`/`{ file = ... }` are stored (and shown) as those
+    # references; a literal under a secret-sounding name is not shown.
+    return {
+        k: v if isinstance(v, dict) or not _looks_secret(k) else "<redacted>"
+        for k, v in entry.plugin_config.items()
+    }
 
 
 def _looks_secret(key: str) -> bool:
@@ -124,12 +128,7 @@ class AuthMountEndpoints:
             tuning=MountTuning(default_lease_ttl=default, max_lease_ttl=maximum),
             plugin_config=dict(data.options or {}),
         )
-        # Build the backend once before saving, so bad plugin options are a 400 now rather
-        # than a broken mount later. That trial instance is not the one that will serve
-        # requests, so whatever it opened is released at once.
-        trial = self._runtime.build_backend(entry)
-        if trial.close is not None:
-            await trial.close()
+        await self._runtime.check_buildable(entry)
         await self._runtime.mounts.enable(entry)
 
     async def disable(self, req: Request[Any]) -> None:

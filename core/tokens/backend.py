@@ -258,7 +258,11 @@ class _TokenEndpoints:
 
     async def lookup_self(self, req: Request[Any]) -> Response:
         token = self._caller(req)
-        entry = await self._store.get(self._store.hash(token))
+        # The pipeline has just read (and, for a use-limited token, updated) the caller's
+        # entry; reading it again would only cost a storage round trip.
+        entry = req.token.entry if req.token is not None else None
+        if not isinstance(entry, TokenEntry):
+            entry = await self._store.get(self._store.hash(token))
         if entry is None:
             raise PermissionDenied()
         return Response(data=lookup_data(entry, token, now=self._runtime.clock.now()))

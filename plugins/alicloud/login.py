@@ -64,8 +64,9 @@ def _default_credentials() -> tuple[str, str, str | None]:
 
 
 async def login_payload_from_args(args: dict[str, str]) -> dict[str, Any]:
-    """`wardgate login -method=alicloud k=v ...` (the plugin's CLI login helper)."""
-    known = {"role", "region", "access_key", "secret_key", "security_token", "mount"}
+    """`wardgate login -method=alicloud k=v ...` (the plugin's CLI login helper; the CLI takes
+    `mount=` itself, as it does for every method)."""
+    known = {"role", "region", "access_key", "secret_key", "security_token"}
     unknown = sorted(set(args) - known)
     if unknown:
         raise LoginArgumentError(f"unknown login arguments: {', '.join(unknown)}")

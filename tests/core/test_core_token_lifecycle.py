@@ -153,7 +153,9 @@ async def test_many_concurrent_uses_never_exceed_the_limit(any_server: Any) -> N
 
 async def test_renewal_does_not_give_back_spent_uses(any_server: Any) -> None:
     srv = any_server
-    token = (await create(srv, {"num_uses": 3, "ttl": "1h", "policies": ["default"]}))[
+    # Four uses: three spent concurrently with the renewal, one left. (With three, the last
+    # use would revoke the token while the renewal is still in flight, a separate race.)
+    token = (await create(srv, {"num_uses": 4, "ttl": "1h", "policies": ["default"]}))[
         "client_token"
     ]
     results = await asyncio.gather(
@@ -162,6 +164,8 @@ async def test_renewal_does_not_give_back_spent_uses(any_server: Any) -> None:
         srv.call("GET", LOOKUP_SELF, token=token),
     )
     assert [r.status_code for r in results] == [200, 200, 200]
+    last = await srv.call("GET", LOOKUP_SELF, token=token)
+    assert last.status_code == 200 and last.json()["data"]["num_uses"] == -1
     assert (await srv.call("GET", LOOKUP_SELF, token=token)).json() == DENIED
 
 
