@@ -60,7 +60,7 @@ class WardgateApp(Starlette):
     every error itself, so Starlette's routing and middleware layers are skipped on the hot
     path (they cost a measurable share of each request)."""
 
-    def __init__(self, pipeline: Pipeline, *, lifespan: Lifespan) -> None:
+    def __init__(self, pipeline: Pipeline, *, lifespan: Lifespan[Starlette]) -> None:
         super().__init__(lifespan=lifespan)
         self._pipeline = pipeline
 

@@ -757,7 +757,8 @@ USAGE = {
     "  wardgate token lookup [-accessor] [TOKEN]\n"
     "  wardgate token renew [-accessor] [-increment=D] [TOKEN]\n"
     "  wardgate token revoke [-accessor] [-self] [-mode=orphan] [TOKEN]",
-    "login": "wardgate login -method=TYPE [-path=MOUNT | mount=MOUNT] [-print-payload] [-no-store] k=v ...\n"
+    "login": "wardgate login -method=TYPE [-path=MOUNT | mount=MOUNT] [-print-payload] "
+    "[-no-store] k=v ...\n"
     "  wardgate login [-method=token] TOKEN",
 }
 COMMON_HELP = (
