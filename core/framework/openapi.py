@@ -38,16 +38,23 @@ def _operation(template: str, path: Path, operation: Operation) -> dict[str, Any
     }
     if operation is Operation.LIST:
         spec["parameters"] = [
-            {"name": "list", "in": "query", "required": True,
-             "schema": {"type": "string", "enum": ["true"]}}
+            {
+                "name": "list",
+                "in": "query",
+                "required": True,
+                "schema": {"type": "string", "enum": ["true"]},
+            }
         ]
     if operation in (Operation.CREATE, Operation.UPDATE):
         properties = {
-            name: schema for name, schema in field_schema(path.fields).items()
+            name: schema
+            for name, schema in field_schema(path.fields).items()
             if f"{{{name}}}" not in template
         }
         spec["requestBody"] = {
-            "content": {"application/json": {"schema": {"type": "object", "properties": properties}}}
+            "content": {
+                "application/json": {"schema": {"type": "object", "properties": properties}}
+            }
         }
     return spec
 
@@ -74,18 +81,27 @@ def openapi_document(
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in _CAPTURE.findall(template)
         ]
+        key = "/" + template.rstrip("/")
+        existing = paths.get(key)
+        if existing is not None:
+            # `x` (read) and `x/` (list) are one document path: keep both, first one first.
+            for method, spec in methods.items():
+                existing.setdefault(method, spec)
+            continue
         entry: dict[str, Any] = {"description": path.description or path.synopsis, **methods}
         if parameters:
             entry["parameters"] = parameters
-        paths["/" + template.rstrip("/")] = entry
+        paths[key] = entry
     return {
         "openapi": "3.0.2",
         "info": {
             "title": "wardgate API",
             "description": "Vault-compatible HTTP API. All routes are prefixed with `/v1/`.",
             "version": version,
-            "license": {"name": "Mozilla Public License 2.0",
-                        "url": "https://www.mozilla.org/en-US/MPL/2.0"},
+            "license": {
+                "name": "Mozilla Public License 2.0",
+                "url": "https://www.mozilla.org/en-US/MPL/2.0",
+            },
         },
         "paths": dict(sorted(paths.items())),
     }

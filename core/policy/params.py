@@ -106,16 +106,19 @@ class ParamRules:
     def refusal(self, params: Mapping[str, object]) -> str | None:
         """Why `params` break these constraints, or None when they do not."""
         # A null field counts as not sent, as the pipeline treats it (Request.given).
-        given = {k.lower(): v for k, v in params.items() if v is not None}
+        # A list of pairs, not a dict: `token_policies` and `TOKEN_POLICIES` in one body are
+        # both checked (folding them into one key would let the unchecked one through).
+        given = [(k.lower(), v) for k, v in params.items() if v is not None]
+        names = {name for name, _ in given}
         for name in self.required:
-            if name not in given:
+            if name not in names:
                 return f'required parameter "{name}" is missing'
         if not given:
             return None  # as Vault: constraints only restrict parameters that are sent
         if self.denied is not None:
             if ANY in self.denied:
                 return 'all parameters are denied ("*")'
-            for name, value in given.items():
+            for name, value in given:
                 patterns = self.denied.get(name)
                 if patterns is not None and _denied(value, patterns):
                     return f'parameter "{name}" has a denied value'
@@ -123,7 +126,7 @@ class ParamRules:
             allow_any_name = ANY in self.allowed
             if allow_any_name and len(self.allowed) == 1:
                 return None
-            for name, value in given.items():
+            for name, value in given:
                 patterns = self.allowed.get(name)
                 if patterns is None:
                     if not allow_any_name:

@@ -93,8 +93,8 @@ class PolicyStore:
         return None if raw is None else _decoder.decode(raw)
 
     async def names(self) -> list[str]:
-        """Stored policy names sorted, then `root` (sys/policies/acl's order; the legacy
-        sys/policy listing sorts `root` in)."""
+        """Stored policy names sorted, then `root`: the order both sys/policies/acl and the
+        legacy sys/policy listing give (Vault appends `root` to the sorted list)."""
         await self.ensure_default()
         return [*await self._storage.list(_PREFIX), ROOT]
 

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from core.framework.errors import BadRequest, InvalidRequest, PermissionDenied
-from core.framework.fields import StrList, WeakStr
+from core.framework.fields import CommaList, WeakStr
 from core.framework.path import Request, Response
 from core.policy import ROOT, PolicyRecord
 from core.tokens.issue import rfc3339
+from core.tokens.store import TokenEntry
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -22,8 +23,9 @@ class PolicyInput(msgspec.Struct, kw_only=True):
 
 
 class CapabilitiesInput(msgspec.Struct, kw_only=True):
-    path: StrList = msgspec.field(default_factory=StrList)
-    paths: StrList = msgspec.field(default_factory=StrList)
+    # Vault's TypeCommaStringSlice: a JSON list or one comma-separated string.
+    path: CommaList = msgspec.field(default_factory=CommaList)
+    paths: CommaList = msgspec.field(default_factory=CommaList)
     token: WeakStr = WeakStr("")
     accessor: WeakStr = WeakStr("")
 
@@ -51,7 +53,28 @@ class PolicyEndpoints:
     async def list_acl(self, req: Request[Any]) -> Response:
         return Response(data={"keys": await self._runtime.policies.names()})
 
+    async def _authorize_stored_name(self, req: Request[Any]) -> None:
+        """Policy names are lower-cased, so `sys/policies/acl/ADMIN` reads, writes or deletes
+        the policy `admin`. The pipeline authorized the path as sent; a caller denied on
+        `<prefix>admin` must not reach that policy by changing case, so the stored name's
+        path is authorized too."""
+        name = req.captures["name"]
+        lowered = name.lower()
+        token = req.token
+        if lowered == name or token is None or token.is_root:
+            return
+        # req.path is `policy/<name>` or `policies/acl/<name>` (relative to sys/).
+        prefix = "sys/" + req.path[: len(req.path) - len(name)]
+        entry = token.entry
+        if not isinstance(entry, TokenEntry):
+            raise PermissionDenied()
+        params = {k: v for k, v in req.raw.items() if k not in req.captures}
+        await self._runtime.authorizer.check(
+            entry, prefix + lowered, req.operation, params, needs_sudo=False
+        )
+
     async def read_legacy(self, req: Request[Any]) -> Response | None:
+        await self._authorize_stored_name(req)
         record = await self._runtime.policies.get(req.captures["name"])
         if record is None:
             return None
@@ -59,6 +82,7 @@ class PolicyEndpoints:
         return Response(data=dict(sorted(data.items())), legacy_top_level=True)
 
     async def read_acl(self, req: Request[Any]) -> Response | None:
+        await self._authorize_stored_name(req)
         record = await self._runtime.policies.get(req.captures["name"])
         if record is None:
             return None
@@ -66,15 +90,20 @@ class PolicyEndpoints:
         return Response(data=dict(sorted(data.items())))
 
     async def write(self, req: Request[PolicyInput]) -> Response | None:
-        text = req.data.policy if req.data.policy is not None else req.data.rules
+        await self._authorize_stored_name(req)
+        # As Vault: the deprecated `rules` exists only on the legacy sys/policy/<name>, and
+        # there it is taken (with a warning) over `policy` when both are sent.
+        legacy_rules = req.path.startswith("policy/") and req.data.rules is not None
+        text = req.data.rules if legacy_rules else req.data.policy
         if not text or not str(text).strip():
             raise BadRequest("'policy' parameter not supplied or empty")
         await self._runtime.policies.put(req.captures["name"], str(text))
-        if req.data.policy is None:
+        if legacy_rules:
             return Response(warnings=["'rules' is deprecated, please use 'policy' instead"])
         return None
 
     async def delete(self, req: Request[Any]) -> None:
+        await self._authorize_stored_name(req)
         await self._runtime.policies.delete(req.captures["name"])
 
     # -- capabilities ------------------------------------------------------------------------
@@ -94,6 +123,8 @@ class PolicyEndpoints:
         return await self._capabilities(entry.policies, req.data)
 
     async def capabilities_accessor(self, req: Request[CapabilitiesInput]) -> Response:
+        if not req.data.accessor:
+            raise BadRequest("missing accessor")
         tokens = self._runtime.tokens
         token_hash = await tokens.hash_for_accessor(req.data.accessor)
         entry = None if token_hash is None else await tokens.get(token_hash)
@@ -102,15 +133,17 @@ class PolicyEndpoints:
         return await self._capabilities(entry.policies, req.data)
 
     async def _capabilities(self, policies: list[str], data: CapabilitiesInput) -> Response:
-        paths = [*data.path, *data.paths]
+        # As Vault: `paths`, else the deprecated `path`.
+        paths = list(data.paths) or list(data.path)
         if not paths:
-            raise BadRequest("missing path")
+            raise BadRequest("paths must be supplied")
         if ROOT in policies:
             per_path = {path: ["root"] for path in paths}
         else:
             acl = await self._runtime.policies.compiled(policies)
             per_path = {path: sorted(acl.capabilities(path)) for path in paths}
         result: dict[str, Any] = dict(per_path)
-        # Vault also answers with the union under "capabilities" (the single-path form).
-        result["capabilities"] = sorted({c for caps in per_path.values() for c in caps})
+        if len(paths) == 1:
+            # Vault's backwards-compatible single-path form; absent when several paths are asked.
+            result["capabilities"] = per_path[paths[0]]
         return Response(data=dict(sorted(result.items())), legacy_top_level=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from core.framework.envelope import AuthBlock
-from core.framework.errors import BadRequest, InvalidRequest, PermissionDenied
+from core.framework.errors import BadRequest, InvalidRequest, PermissionDenied, PolicyDenied
 from core.framework.fields import DurationSeconds, StrList, WeakStr
 from core.framework.path import (
     Backend,
@@ -199,11 +199,15 @@ class _TokenEndpoints:
         add_default = not data.no_default_policy and (req.sudo or "default" in caller.policies)
         policies = sanitize_policies(requested, add_default=add_default)
         if not req.sudo and not set(policies) <= set(caller.policies):
-            raise PermissionDenied(
-                "child policies must be subset of parent",
-                log_detail=f"asked for {policies}, caller holds {caller.policies}",
+            # As Vault: 403 in the multierror form an ACL denial has (transcripts #234).
+            raise PolicyDenied(
+                log_detail=f"child policies must be subset of parent: asked for {policies}, "
+                f"caller holds {caller.policies}"
             )
         is_root_token = policies == ["root"]
+        if is_root_token and not caller.is_root:
+            # Sudo on auth/token/create lifts the subset rule, but never up to root (Vault).
+            raise BadRequest("root tokens may not be created without parent token being root")
         token_mount = req.mount
         result = calculate_ttl(
             increment=0,
