@@ -9,8 +9,8 @@ names the problem; the log gets the detail; anything unexpected is a logged 500.
 from __future__ import annotations
 
 import logging
-import time
 import os
+import time
 from typing import Any
 
 from starlette.requests import Request as HTTPRequest
@@ -138,6 +138,16 @@ class Pipeline:
             authed = spent = await self._runtime.tokens.authenticate(token, client_ip)
         try:
             if route is None:
+                if spent is not None:
+                    # As Vault: the ACL speaks first, so a token cannot map out which mounts
+                    # exist by the difference between 404 and 403.
+                    await self._runtime.authorizer.check(
+                        spent.entry,
+                        path,
+                        _plain_operation(method, listing),
+                        raw,
+                        needs_sudo=False,
+                    )
                 raise NotFound(f'no handler for route "{path}". route entry not found.')
             return await self._dispatch(
                 route[0], rel, method, listing, wants_help, raw, client_ip, authed, spent is None
@@ -160,6 +170,7 @@ class Pipeline:
     ) -> HTTPResponse:
         matched = _match(mounted, rel)
         captures = matched[1] if matched else {}
+        rel = matched[2] if matched else rel
         params = dict(raw)  # what the client sent, for the ACL's parameter rules
         raw.update(captures)  # the capture wins over a body field of the same name
         request: Request[Any] = Request(
@@ -227,11 +238,20 @@ class Pipeline:
         return auth_block(entry, token, ttl=entry.creation_ttl)
 
 
-def _match(mounted: Mounted, rel: str) -> tuple[Path, dict[str, str]] | None:
+def _match(mounted: Mounted, rel: str) -> tuple[Path, dict[str, str], str] | None:
+    """The Path serving `rel`, its captures, and `rel` with case-insensitive captures
+    lower-cased (the form the ACL and the handler see)."""
     for path_def in mounted.backend.paths:
         match = path_def.regex.match(rel)
-        if match is not None:
-            return path_def, {k: v for k, v in match.groupdict().items() if v is not None}
+        if match is None:
+            continue
+        captures = {k: v for k, v in match.groupdict().items() if v is not None}
+        for name in path_def.case_insensitive:
+            if name in captures:
+                start, end = match.span(name)
+                rel = rel[:start] + rel[start:end].lower() + rel[end:]
+                captures[name] = captures[name].lower()
+        return path_def, captures, rel
     return None
 
 

@@ -22,7 +22,7 @@ _HTTP_METHOD = {
     Operation.DELETE: "delete",
 }
 
-Include = Callable[[str, Operation], bool]
+Include = Callable[[str, Operation, Path], bool]
 
 
 def _operation_id(template: str, operation: Operation) -> str:
@@ -70,7 +70,7 @@ def openapi_document(
         methods: dict[str, Any] = {}
         for operation in path.operations:
             probe = template if operation is not Operation.LIST else template.rstrip("/") + "/"
-            if not include(probe, operation):
+            if not include(probe, operation, path):
                 continue
             method = _HTTP_METHOD[operation]
             if method not in methods:

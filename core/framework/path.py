@@ -132,6 +132,9 @@ class Path:
     description: str = ""
     # Vault's root-protected paths: the caller needs `sudo` on the path besides the capability.
     sudo: bool = False
+    # Captures whose case does not matter (e.g. role names): the core lower-cases them in the
+    # path before the ACL sees it, so `role/PROD` cannot slip past a rule on `role/prod`.
+    case_insensitive: frozenset[str] = frozenset()
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

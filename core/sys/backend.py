@@ -56,7 +56,8 @@ def sys_backend(runtime: Runtime) -> Backend:
                 synopsis="Enable, read or disable an auth method.",
             ),
             Path(
-                "policy",
+                # A collection: GET lists (legacy), and so do LIST and ?list=true.
+                "policy/",
                 {read: policies.list_legacy, listing: policies.list_legacy},
                 synopsis="List the ACL policies.",
             ),
@@ -112,12 +113,12 @@ def _openapi(runtime: Runtime) -> Any:
             routes.extend((mounted.prefix, path) for path in mounted.backend.paths)
             open_paths.update(mounted.prefix + name for name in mounted.backend.unauthenticated)
 
-        def include(path: str, operation: Operation) -> bool:
+        def include(path: str, operation: Operation, declared: Path) -> bool:
             if path in open_paths or (caller is not None and caller.is_root):
                 return True
             if acl is None:
                 return False
-            return acl.allowed(operation.value, path, None, needs_sudo=False).allowed
+            return acl.allowed(operation.value, path, None, needs_sudo=declared.sudo).allowed
 
         return Response(raw_body=openapi_document(wardgate_version(), routes, include))
 

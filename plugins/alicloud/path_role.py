@@ -50,6 +50,7 @@ class RolePaths:
                 },
                 RoleInput,
                 existence_check=self.exists,
+                case_insensitive=frozenset({"role"}),
                 synopsis="Create, read, update or delete a role.",
                 description=ROLE_HELP,
             ),

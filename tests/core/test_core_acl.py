@@ -836,11 +836,6 @@ async def test_openapi_does_not_spend_a_use(srv: Server) -> None:
     assert await status(srv, "GET", "/v1/auth/token/lookup-self", once) == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/sys/backend.py _openapi's include() asks the ACL with needs_sudo=False, so "
-    "sudo-protected paths show for a caller without sudo",
-)
 async def test_openapi_hides_sudo_paths_from_callers_without_sudo(srv: Server) -> None:
     await put_policy(
         srv, "mounts", 'path "sys/auth/*" { capabilities = ["create", "read", "update"] }'
@@ -850,12 +845,6 @@ async def test_openapi_hides_sudo_paths_from_callers_without_sudo(srv: Server) -
     assert "/sys/auth/{path}" not in await openapi_paths(srv, holder)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AliCloud role names are case-insensitive but the ACL sees the path as sent "
-    "(core/pipeline.py _dispatch authorizes mounted.prefix + rel): a deny on role/prod "
-    "is escaped with role/PROD",
-)
 async def test_a_denied_role_cannot_be_reached_by_changing_its_case(srv: Server) -> None:
     await make_role(srv, "prod")
     policy = (
@@ -869,11 +858,6 @@ async def test_a_denied_role_cannot_be_reached_by_changing_its_case(srv: Server)
     assert (await srv.call("GET", "/v1/auth/alicloud/role/prod")).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/pipeline.py _handle raises NotFound for an unknown mount before the ACL is "
-    "asked, so any valid token can tell which mounts exist (Vault: 403 unless granted)",
-)
 async def test_an_unknown_mount_is_denied_not_reported(srv: Server) -> None:
     await put_policy(srv, "reader", READER)
     reader = await new_token(srv, "reader")

@@ -110,11 +110,6 @@ async def test_legacy_list_has_keys_and_policies_with_root_last(server: Server) 
     assert legacy(response.json()) == {"keys": expected, "policies": expected}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/sys/backend.py declares the legacy listing as Path('policy') only; a LIST "
-    "is routed to 'policy/' (the pipeline adds the slash) and gets 404 unsupported path",
-)
 @pytest.mark.parametrize(
     ("method", "path"), [("LIST", "/v1/sys/policy"), ("GET", "/v1/sys/policy?list=true")]
 )
