@@ -784,3 +784,9 @@ def run_client_command(command: str, argv: list[str]) -> int:
     except CommandError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader went away (`wardgate list ... | head`): not an error worth a traceback.
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

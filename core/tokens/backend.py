@@ -45,6 +45,8 @@ class CreateInput(msgspec.Struct, kw_only=True):
     display_name: WeakStr = WeakStr("")
     num_uses: int = 0
     type: WeakStr = WeakStr("service")
+    # Sent by the vault/bao CLIs; wardgate has no identity entities, so it has no effect.
+    entity_alias: WeakStr = WeakStr("")
 
 
 class TokenInput(msgspec.Struct, kw_only=True):

@@ -1,7 +1,7 @@
 """The token store: issue, validate, renew and revoke tokens.
 
-Only a keyed hash (BLAKE2b with a server key) of a token is ever stored, so a copy of the database does not
-yield usable tokens without the key. Keys under the store's storage view:
+Only a keyed hash (BLAKE2b with a server key) of a token is ever stored, so a copy of the
+database does not yield usable tokens without the key. Keys under the store's storage view:
 
     id/<hash>                      the TokenEntry
     accessor/<accessor>            -> <hash>

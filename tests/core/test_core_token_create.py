@@ -333,3 +333,21 @@ async def test_list_accessors(server: Any) -> None:
     keys = resp.json()["data"]["keys"]
     assert sorted(keys) == sorted([root, *made])
     assert batch["auth"]["accessor"] not in keys
+
+
+async def test_the_vault_cli_token_create_body_gets_no_warning(server: Any) -> None:
+    # `vault token create` / `bao token create` always send entity_alias (and these flags).
+    body = await create(
+        server,
+        {
+            "policies": ["default"],
+            "ttl": "1h",
+            "entity_alias": "",
+            "renewable": True,
+            "no_parent": False,
+            "no_default_policy": False,
+            "type": "service",
+        },
+    )
+    assert body["warnings"] is None
+    assert body["auth"]["lease_duration"] == 3600
