@@ -423,3 +423,29 @@ def test_login_alicloud_against_the_dev_emulator(
     via_arg = cli("login", *commands["login"], "mount=other", token=None)
     assert via_arg.returncode == 2
     assert via_arg.stderr.startswith("Error logging in at auth/other/login:")
+
+
+def test_login_alicloud_with_the_default_credential_chain(cli: Cli, dev_server: DevServer) -> None:
+    # No keys on the command line: alibabacloud-credentials' default chain finds them in the
+    # environment (its first provider), as it would find an ECS RAM role or RRSA on a node.
+    commands = _banner_commands(dev_server)
+    ok(cli("write", *commands["write"]))
+    given = dict(arg.split("=", 1) for arg in commands["login"])
+    keys_free = [f"{k}={v}" for k, v in given.items() if k in ("role", "region")]
+    env = {
+        "WARDGATE_ADDR": dev_server.url,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": given["access_key"],
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": given["secret_key"],
+        "ALIBABA_CLOUD_SECURITY_TOKEN": given["security_token"],
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+    }
+    out = ok(cli("login", "-method=alicloud", "-no-store", "-format=json", *keys_free, env=env))
+    assert json.loads(out)["auth"]["metadata"]["role_name"] == given["role"]
+    # And without any credentials anywhere, the error says what to give.
+    bare = {
+        "WARDGATE_ADDR": dev_server.url,
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+        "ALIBABA_CLOUD_CLI_PROFILE_DISABLED": "true",
+    }
+    failed = cli("login", "-method=alicloud", *keys_free, env=bare)
+    assert failed.returncode != 0 and "credentials" in failed.stderr
