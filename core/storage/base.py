@@ -14,6 +14,7 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -59,8 +60,14 @@ class Storage(Protocol):
         """Apply several puts and deletes atomically: all of them or none."""
         ...
 
-    async def update(self, key: str, fn: UpdateFn) -> tuple[bytes | None, bytes | None]:
-        """Atomic read-modify-write of one key. Returns (old value, new value)."""
+    async def update(
+        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = ()
+    ) -> tuple[bytes | None, bytes | None]:
+        """Atomic read-modify-write of one key. Returns (old value, new value).
+
+        `also` are further writes committed in the same transaction, only if `fn` succeeds
+        (one commit instead of two, e.g. an entry and its index).
+        """
         ...
 
     async def close(self) -> None: ...
@@ -95,17 +102,20 @@ class StorageView:
         return await self._inner.list(self._prefix + prefix, after=after, limit=limit)
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
-        await self._inner.write(
-            [
-                Put(self._prefix + op.key, op.value)
-                if isinstance(op, Put)
-                else Delete(self._prefix + op.key)
-                for op in ops
-            ]
-        )
+        await self._inner.write(self._prefixed(ops))
 
-    async def update(self, key: str, fn: UpdateFn) -> tuple[bytes | None, bytes | None]:
-        return await self._inner.update(self._prefix + key, fn)
+    def _prefixed(self, ops: Sequence[WriteOp]) -> builtins.list[WriteOp]:
+        return [
+            Put(self._prefix + op.key, op.value)
+            if isinstance(op, Put)
+            else Delete(self._prefix + op.key)
+            for op in ops
+        ]
+
+    async def update(
+        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = ()
+    ) -> tuple[bytes | None, bytes | None]:
+        return await self._inner.update(self._prefix + key, fn, also=self._prefixed(also))
 
     async def close(self) -> None:
         """A view does not own the storage beneath it."""

@@ -69,13 +69,18 @@ class MemoryStorage:
             else:
                 self._delete(op.key)
 
-    async def update(self, key: str, fn: UpdateFn) -> tuple[bytes | None, bytes | None]:
+    async def update(
+        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = ()
+    ) -> tuple[bytes | None, bytes | None]:
         old = self._values.get(key)
         new = fn(old)  # if this raises, nothing has changed yet
+        if new is not None:
+            _check_value(new)
+        if also:
+            await self.write(also)  # validates every op before applying any
         if new is None:
             self._delete(key)
         else:
-            _check_value(new)
             self._put(key, new)
         return old, new
 

@@ -54,19 +54,21 @@ _MAX_CODE_POINT = 0x10FFFF
 class SQLiteStorage:
     """Storage in one SQLite file; see the module docstring for the design."""
 
-    __slots__ = ("_get", "_lock", "_r", "_w")
+    __slots__ = ("_busy_timeout", "_get", "_lock", "_r", "_w")
 
     def __init__(
         self,
         reader: aiosqlite.Connection,
         writer: aiosqlite.Connection,
         point_reader: sqlite3.Connection,
+        busy_timeout: float = 10.0,
     ) -> None:
         """Use `await SQLiteStorage.open(path)`; this only wires up open connections."""
         self._r = reader
         self._w = writer
         self._get = point_reader
         self._lock = asyncio.Lock()
+        self._busy_timeout = busy_timeout
 
     @classmethod
     async def open(
@@ -114,7 +116,10 @@ class SQLiteStorage:
             await reader.close()
             await writer.close()
             raise
-        return cls(reader, writer, point_reader)
+        # From here on the writer never sleeps inside SQLite waiting for another process's
+        # lock: `_begin` retries in short async steps instead (see there).
+        await writer.execute("PRAGMA busy_timeout = 0")
+        return cls(reader, writer, point_reader, busy_timeout)
 
     async def get(self, key: str) -> bytes | None:
         # Autocommit: the statement is its own read transaction, so the next read sees
@@ -122,14 +127,10 @@ class SQLiteStorage:
         return _first_value(self._get.execute(_GET, (key,)).fetchall())
 
     async def put(self, key: str, value: bytes) -> None:
-        _check_value(value)
-        async with self._lock:
-            # One statement in autocommit mode is its own transaction.
-            await self._w.execute(_PUT, (key, value))
+        await self.write([Put(key, value)])
 
     async def delete(self, key: str) -> None:
-        async with self._lock:
-            await self._w.execute(_DELETE, (key,))
+        await self.write([Delete(key)])
 
     async def list(
         self, prefix: str, *, after: str = "", limit: int | None = None
@@ -150,25 +151,21 @@ class SQLiteStorage:
     async def write(self, ops: Sequence[WriteOp]) -> None:
         async with self._lock:
             try:
-                await self._w.execute("BEGIN IMMEDIATE")
+                await self._begin()
                 for op in ops:
-                    if isinstance(op, Put):
-                        _check_value(op.value)
-                        await self._w.execute(_PUT, (op.key, op.value))
-                    elif isinstance(op, Delete):
-                        await self._w.execute(_DELETE, (op.key,))
-                    else:
-                        raise TypeError(f"not a write op: {op!r}")
+                    await self._apply(op)
                 await self._w.execute("COMMIT")
             except BaseException:
                 await self._rollback()
                 raise
 
-    async def update(self, key: str, fn: UpdateFn) -> tuple[bytes | None, bytes | None]:
+    async def update(
+        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = ()
+    ) -> tuple[bytes | None, bytes | None]:
         async with self._lock:
             try:
                 # IMMEDIATE: no other process can commit between our read and our write.
-                await self._w.execute("BEGIN IMMEDIATE")
+                await self._begin()
                 old = _first_value(await self._w.execute_fetchall(_GET, (key,)))
                 new = fn(old)
                 if new is None:
@@ -176,11 +173,23 @@ class SQLiteStorage:
                 else:
                     _check_value(new)
                     await self._w.execute(_PUT, (key, new))
+                for op in also:
+                    await self._apply(op)
                 await self._w.execute("COMMIT")
             except BaseException:
                 await self._rollback()
                 raise
             return old, new
+
+    async def _apply(self, op: WriteOp) -> None:
+        """One op inside the caller's transaction."""
+        if isinstance(op, Put):
+            _check_value(op.value)
+            await self._w.execute(_PUT, (op.key, op.value))
+        elif isinstance(op, Delete):
+            await self._w.execute(_DELETE, (op.key,))
+        else:
+            raise TypeError(f"not a write op: {op!r}")
 
     async def close(self) -> None:
         # Under the lock, so a transaction in progress finishes before its connection goes.
@@ -188,6 +197,28 @@ class SQLiteStorage:
             await self._w.close()
         await self._r.close()
         self._get.close()
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting for another process's write lock in short async steps.
+
+        SQLite's own busy handler sleeps in steps of up to 100 ms, which made the slowest
+        requests wait that long whenever two server processes wrote at once; retrying every
+        millisecond or so keeps that wait close to the other writer's commit time, and the
+        event loop runs meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._busy_timeout
+        delay = 0.0005
+        while True:
+            try:
+                await self._w.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.004)
 
     async def _rollback(self) -> None:
         # BEGIN sits inside the callers' try blocks on purpose. A cancelled await does not

@@ -18,7 +18,7 @@ import math
 from datetime import datetime
 
 from core.framework.errors import BadRequest
-from core.storage.base import Storage
+from core.storage.base import Put, Storage
 
 _SEEN = "seen/"
 _EXP = "exp/"
@@ -56,11 +56,12 @@ class NonceLedger:
                 raise _AlreadyUsed
             return str(expires).encode()
 
-        # Index first: if we stop between the two writes, the index points at nothing (sweep
-        # tolerates that) rather than leaving a `seen` entry no sweep would ever find.
-        await self._storage.put(f"{_EXP}{expires:012d}/{digest}", b"")
+        # The entry and its expiry index in one transaction: one commit per login, and never
+        # a `seen` entry that no sweep would find.
         try:
-            await self._storage.update(_SEEN + digest, take)
+            await self._storage.update(
+                _SEEN + digest, take, also=[Put(f"{_EXP}{expires:012d}/{digest}", b"")]
+            )
         except _AlreadyUsed:
             raise BadRequest("SignatureNonce was already used") from None
 

@@ -467,3 +467,22 @@ async def test_sqlite_reopen_keeps_data(tmp_path: Path) -> None:
     s = await SQLiteStorage.open(path)
     assert await s.list("") == ["a", "b"]
     await s.close()
+
+
+async def test_update_commits_also_ops_with_it_or_not_at_all(storage: Storage) -> None:
+    await storage.put("gone", b"x")
+    also = [Put("index/1", b""), Delete("gone")]
+    old, new = await storage.update("entry", lambda cur: b"v", also=also)
+    assert (old, new) == (None, b"v")
+    assert await storage.get("index/1") == b"" and await storage.get("gone") is None
+
+    def refuse(cur: bytes | None) -> bytes:
+        raise LookupError("taken")
+
+    with pytest.raises(LookupError):
+        await storage.update("entry", refuse, also=[Put("index/2", b"")])
+    assert await storage.get("index/2") is None and await storage.get("entry") == b"v"
+    # Through a view, the extra ops land under the view's prefix too.
+    view = StorageView(storage, "m/")
+    await view.update("e", lambda cur: b"1", also=[Put("i", b"")])
+    assert await storage.get("m/i") == b""
