@@ -365,7 +365,7 @@ async def test_sqlite_rejects_bad_synchronous_and_memory_path(tmp_path: Path) ->
 async def test_sqlite_synchronous_setting(tmp_path: Path, setting: str, pragma: int) -> None:
     s = await SQLiteStorage.open(tmp_path / "x.db", synchronous=setting)
     try:
-        rows = list(await s._w.execute_fetchall("PRAGMA synchronous"))
+        rows = [(await s._w.setting("synchronous"),)]
         assert rows[0][0] == pragma
     finally:
         await s.close()
