@@ -21,6 +21,7 @@ import httpx
 from core.acl import Authorizer
 from core.config import Config, normalize_mount_path, resolve_secret, resolve_secrets_in
 from core.framework.errors import BadRequest, Unavailable
+from core.framework.fields import parse_duration
 from core.framework.path import (
     Backend,
     BackendContext,
@@ -36,7 +37,7 @@ from core.policy import PolicyStore
 from core.registry import PluginRegistry
 from core.storage import open_storage
 from core.storage.base import Storage, StorageView
-from core.tokens.store import TokenEntry, TokenStore
+from core.tokens.store import TokenEntry, TokenStore, random_id
 
 log = logging.getLogger("wardgate")
 
@@ -147,8 +148,8 @@ class Runtime:
                 mount.type,
                 description=mount.description,
                 tuning=MountTuning(
-                    default_lease_ttl=_seconds(mount.default_lease_ttl),
-                    max_lease_ttl=_seconds(mount.max_lease_ttl),
+                    default_lease_ttl=parse_duration(mount.default_lease_ttl),
+                    max_lease_ttl=parse_duration(mount.max_lease_ttl),
                 ),
                 plugin_config=dict(mount.config),
             )
@@ -179,7 +180,7 @@ class Runtime:
         elif await self.tokens.get(self.tokens.hash(token_id)) is not None:
             return token_id
         entry = TokenEntry(
-            accessor=_accessor(),
+            accessor=random_id(24),
             policies=["root"],
             display_name="root",
             path="auth/token/root",
@@ -243,18 +244,6 @@ def unavailable_backend(message: str) -> Backend:
 
     every = {op: refuse for op in Operation}
     return Backend(paths=[Path("{rest*}", every), Path("", every)], help=message)
-
-
-def _seconds(value: int | str) -> int:
-    from core.framework.fields import parse_duration
-
-    return parse_duration(value)
-
-
-def _accessor() -> str:
-    from core.tokens.store import random_id
-
-    return random_id(24)
 
 
 class Router:
