@@ -237,6 +237,7 @@ class _TokenEndpoints:
             renewable=data.renewable and token_type != "batch",
             type=token_type,
             parent="" if orphan else parent_hash,
+            parent_expire=0.0 if orphan else _expiry_of(caller.entry),
         )
         token = await self._store.create(entry, token_id=data.id or None)
         warnings = [*await self._missing_policy_warnings(policies), *result.warnings]
@@ -378,3 +379,7 @@ class _TokenEndpoints:
         if token_hash is None or entry is None or not self._store.is_live(entry):
             raise InvalidRequest("invalid accessor")
         return token_hash, entry
+
+
+def _expiry_of(entry: object) -> float:
+    return entry.expire_time if isinstance(entry, TokenEntry) else 0.0

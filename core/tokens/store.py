@@ -51,6 +51,10 @@ class TokenEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
     renewable: bool = True
     type: str = "service"
     parent: str = ""  # parent's hash; "" = orphan
+    # The parent's expiry when this token was made (0: it had none). Only once this moment has
+    # passed is the parent read again, so children die with an expired parent at once, at no
+    # cost to requests before then (the sweeper revokes them for good).
+    parent_expire: float = 0.0
     role: str = ""
     mount_accessor: str = ""  # the auth mount that issued it ("" for auth/token)
     login: LoginAuth | None = None  # what the plugin returned, for its renew hook
@@ -151,6 +155,10 @@ class TokenStore:
             raise PermissionDenied(log_detail=f"token not allowed from {client_ip}")
         if entry.num_uses == -1:
             raise PermissionDenied(log_detail="token use limit reached")
+        if entry.parent_expire and entry.parent_expire <= self._clock.now():
+            parent = await self.get(entry.parent)
+            if parent is None or not self.is_live(parent):
+                raise PermissionDenied(log_detail="parent token expired")
         return token_hash, entry
 
     async def _spend_use(self, token_hash: str) -> TokenEntry:

@@ -266,6 +266,26 @@ async def test_sweeper_revokes_the_children_of_an_expired_parent(server: Any) ->
     assert resp.json() == {"errors": ["bad token"]}
 
 
+async def test_children_die_with_an_expired_parent_before_any_sweep(server: Any) -> None:
+    parent = await create(server, {"ttl": "10s", "policies": ["root"]})
+    child = await create(server, {"ttl": "1h"}, token=parent["client_token"])
+    assert (await server.call("GET", LOOKUP_SELF, token=child["client_token"])).status_code == 200
+    server.clock.advance(11)  # no sweep has run
+    resp = await server.call("GET", LOOKUP_SELF, token=child["client_token"])
+    assert resp.json() == DENIED
+
+
+async def test_children_of_a_renewed_parent_live_on(server: Any) -> None:
+    parent = await create(server, {"ttl": "10s", "policies": ["root"]})
+    child = await create(server, {"ttl": "1h"}, token=parent["client_token"])
+    renewed = await server.call(
+        "POST", "/v1/auth/token/renew", json={"token": parent["client_token"], "increment": "1h"}
+    )
+    assert renewed.json()["auth"]["lease_duration"] == 3600
+    server.clock.advance(11)  # past the parent's first expiry, within its renewed one
+    assert (await server.call("GET", LOOKUP_SELF, token=child["client_token"])).status_code == 200
+
+
 async def test_sweeper_skips_a_renewed_token(any_server: Any) -> None:
     srv = any_server
     auth = await create(srv, {"ttl": "10s", "policies": ["default"]})
