@@ -184,8 +184,8 @@ class Pipeline:
             token=_token_info(authed),
         )
         path_def = matched[0] if matched else None
-        if path_def is not None and not wants_help:
-            request.operation = await _operation(path_def, method, listing, request)
+        if path_def is not None and not wants_help and request.operation is Operation.UPDATE:
+            request.operation = await _refine_write(path_def, request)
         if not unauthenticated:
             # As Vault: the ACL is checked before a missing path or verb is reported, so a
             # token learns nothing about paths it may not use.
@@ -264,18 +264,8 @@ def _plain_operation(method: str, listing: bool) -> Operation:
     )
 
 
-async def _operation(
-    path_def: Path, method: str, listing: bool, request: Request[Any]
-) -> Operation:
-    if listing:
-        return Operation.LIST
-    if method in ("GET", "HEAD"):
-        return Operation.READ
-    if method == "DELETE":
-        return Operation.DELETE
-    if method == "LIST":
-        return Operation.LIST
-    # POST and PUT: the existence check decides create vs update, as in Vault.
+async def _refine_write(path_def: Path, request: Request[Any]) -> Operation:
+    """POST and PUT: the path's existence check decides create vs update, as in Vault."""
     ops = path_def.operations
     if path_def.existence_check is not None and Operation.CREATE in ops:
         return Operation.UPDATE if await path_def.existence_check(request) else Operation.CREATE
