@@ -39,7 +39,10 @@ def setup_logging(config: LogConfig) -> None:
 
 
 def quiet_http_clients() -> None:
-    """httpx and httpcore log every request URL at INFO/DEBUG. A replayed STS request's URL
-    carries its Signature and SecurityToken, so those loggers never go below WARNING."""
-    for name in ("httpx", "httpcore"):
+    """A replayed STS request's URL carries its Signature and SecurityToken, so no HTTP client
+    logger may go below WARNING. httpx and httpcore (the login helper, the CLI) log every request
+    URL at INFO/DEBUG. aiohttp (the STS replay) logs no URL at any level today (checked in 3.14:
+    `aiohttp.client` and `aiohttp.internal` log netrc, cookie and stream notices); they are held
+    at WARNING too, so a debug line added by a later version cannot leak one."""
+    for name in ("httpx", "httpcore", "aiohttp.client", "aiohttp.internal"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -12,11 +12,8 @@ import contextlib
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 from core.acl import Authorizer
 from core.config import Config, normalize_mount_path, resolve_secret, resolve_secrets_in
@@ -65,13 +62,11 @@ class Runtime:
         storage: Storage | None = None,
         clock: Clock | None = None,
         dev_mode: bool = False,
-        http_client_factory: Callable[..., httpx.AsyncClient] = httpx.AsyncClient,
     ) -> None:
         self.config = config
         self.registry = registry
         self.clock = clock or Clock()
         self.dev_mode = dev_mode
-        self.http_client_factory = http_client_factory
         self._given_storage = storage
         self.storage: Storage = storage  # type: ignore[assignment]  # set in start()
         self.tokens: TokenStore
@@ -232,7 +227,6 @@ class Runtime:
             mount=info,
             logger=logging.getLogger(f"wardgate.auth.{entry.path.rstrip('/')}"),
             clock=self.clock,
-            http_client_factory=self.http_client_factory,
             dev_mode=self.dev_mode,
         )
         return spec.factory(context)

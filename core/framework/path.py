@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import httpx
 import msgspec
 
 from core.storage.base import StorageView
@@ -202,7 +201,6 @@ class BackendContext:
     mount: MountInfo
     logger: logging.Logger
     clock: Clock
-    http_client_factory: Callable[..., httpx.AsyncClient]
     # The dev server points plugins at local fakes through this (see `wardgate server --dev`).
     dev_mode: bool = False
 

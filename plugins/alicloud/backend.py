@@ -83,7 +83,7 @@ def factory(ctx: BackendContext) -> Backend:
         unauthenticated=frozenset({"login"}),
         renew=login.renew,
         periodic=forget_old_nonces,
-        close=http_client.aclose,
+        close=http_client.close,
     )
 
 

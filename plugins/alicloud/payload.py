@@ -27,7 +27,7 @@ MAX_HEADERS = 64
 # RFC 9110 field-name: a token. Anything else could not be sent, or would be sent mangled.
 _TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Field values: visible ASCII plus space and tab. CR/LF/NUL (header injection) and the other
-# controls are refused; so is non-ASCII, which STS never needs and httpx could not encode.
+# controls are refused; so is non-ASCII, which STS never needs and HTTP gives no agreed encoding.
 _VALUE_RE = re.compile(r"^[\t\x20-\x7e]*$")
 
 # The signed parameters of the second login form. SignatureType is optional because the

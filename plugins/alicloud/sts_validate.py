@@ -31,8 +31,8 @@ MAX_NONCE_CHARS = 128
 
 _REGIONAL_HOST_RE = re.compile(r"^(?:sts|sts-vpc)\.([a-z0-9-]+)\.aliyuncs\.com$")
 _REGION_ID_RE = re.compile(r"^[A-Za-z0-9-]+$")
-# What may appear raw in a query (RFC 3986): httpx sends these unchanged, so what STS receives
-# is exactly what the client signed.
+# What may appear raw in a query (RFC 3986): the replay (a yarl URL built with encoded=True)
+# sends these unchanged, so what STS receives is exactly what the client signed.
 _QUERY_RE = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$")
 _BAD_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PRINTABLE_RE = re.compile(r"^[!-~]+$")
