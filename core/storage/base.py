@@ -61,12 +61,18 @@ class Storage(Protocol):
         ...
 
     async def update(
-        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = ()
+        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
     ) -> tuple[bytes | None, bytes | None]:
         """Atomic read-modify-write of one key. Returns (old value, new value).
 
         `also` are further writes committed in the same transaction, only if `fn` succeeds
         (one commit instead of two, e.g. an entry and its index).
+
+        `durable=False` relaxes the rule above for this one write: it survives a killed
+        process and is visible to every process at once, but a power cut may lose it unless a
+        durable write (by any process) was acknowledged after it: durable writes persist all
+        that was committed before them. For records whose loss is harmless as long as nothing
+        durable followed them (a login nonce: see plugins/alicloud/nonce.py).
         """
         ...
 
@@ -113,9 +119,11 @@ class StorageView:
         ]
 
     async def update(
-        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = ()
+        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
     ) -> tuple[bytes | None, bytes | None]:
-        return await self._inner.update(self._prefix + key, fn, also=self._prefixed(also))
+        return await self._inner.update(
+            self._prefix + key, fn, also=self._prefixed(also), durable=durable
+        )
 
     async def close(self) -> None:
         """A view does not own the storage beneath it."""

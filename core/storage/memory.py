@@ -70,8 +70,9 @@ class MemoryStorage:
                 self._delete(op.key)
 
     async def update(
-        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = ()
+        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
     ) -> tuple[bytes | None, bytes | None]:
+        del durable  # nothing here survives the process anyway
         old = self._values.get(key)
         new = fn(old)  # if this raises, nothing has changed yet
         if new is not None:

@@ -5,24 +5,26 @@ Design notes (the why behind the shape of this module):
   the WAL. With `synchronous=FULL` the WAL is fsynced at every commit, so an acknowledged
   write survives power loss; `NORMAL` only survives a crash of the process (kill -9), not of
   the machine.
-- Two connections. Reads go through their own connection so they never queue behind a write
-  that is waiting for another process's lock, and so they can never observe (or join) a
-  transaction that is half done on the write connection.
-- All transactions on the write connection happen under an asyncio.Lock: aiosqlite runs a
-  connection's statements one at a time, but without the lock a second coroutine's statement
-  could land between another coroutine's BEGIN and COMMIT and become part of its transaction.
-- Multi-statement transactions start with BEGIN IMMEDIATE, which takes SQLite's write lock
-  up front. That makes `update` atomic across processes, and it avoids the deferred-upgrade
-  case where SQLite reports SQLITE_BUSY at once instead of waiting out the busy timeout.
+- Three connections. Writes go through one connection owned by one thread
+  (`sqlite_writer.py`), which runs each transaction whole and commits concurrent ones
+  together (group commit: one fsync for many writes). Reads never touch it, so they never
+  queue behind a write that waits for another process's lock, and never observe (or join) a
+  transaction that is half done.
+- Transactions start with BEGIN IMMEDIATE, which takes SQLite's write lock up front. That
+  makes `update` atomic across processes, and it avoids the deferred-upgrade case where
+  SQLite reports SQLITE_BUSY at once instead of waiting out the busy timeout.
 - No caching anywhere: every read is a fresh, short read transaction on the latest commit.
+- Checkpoints (copying the WAL back into the database file) run on a thread of their own
+  (`sqlite_checkpoint.py`), never inside a request's commit.
 - Point reads (`get`, on every request's path) use a plain sqlite3 connection on the event
   loop's own thread: a primary-key lookup in WAL mode takes microseconds and never waits for
-  a writer, so it is cheaper than aiosqlite's hop to its worker thread and back. Range scans
-  (`list`, possibly long) and all writes stay on aiosqlite's threads.
+  a writer, so it is cheaper than a hop to a worker thread and back. Range scans (`list`,
+  possibly long) run on aiosqlite's thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import os
 import sqlite3
@@ -33,6 +35,7 @@ from typing import Self
 import aiosqlite
 
 from core.storage.base import Delete, Put, UpdateFn, WriteOp
+from core.storage.sqlite_checkpoint import DEFAULT_INTERVAL, Checkpointer
 from core.storage.sqlite_writer import WriterThread
 
 _SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
@@ -54,18 +57,20 @@ _MAX_CODE_POINT = 0x10FFFF
 class SQLiteStorage:
     """Storage in one SQLite file; see the module docstring for the design."""
 
-    __slots__ = ("_get", "_r", "_w")
+    __slots__ = ("_checkpointer", "_get", "_r", "_w")
 
     def __init__(
         self,
         reader: aiosqlite.Connection,
         writer: WriterThread,
         point_reader: sqlite3.Connection,
+        checkpointer: Checkpointer,
     ) -> None:
         """Use `await SQLiteStorage.open(path)`; this only wires up open connections."""
         self._r = reader
         self._w = writer
         self._get = point_reader
+        self._checkpointer = checkpointer
 
     @classmethod
     async def open(
@@ -74,11 +79,13 @@ class SQLiteStorage:
         synchronous: str = "full",
         *,
         busy_timeout: float = 10.0,
+        checkpoint_interval: float = DEFAULT_INTERVAL,
     ) -> Self:
         """Open (creating if needed) the database at `path`.
 
         `busy_timeout` is how many seconds a statement waits for another process's lock
-        before failing with "database is locked".
+        before failing with "database is locked". `checkpoint_interval`: seconds between
+        WAL checkpoints (see sqlite_checkpoint.py).
         """
         mode = _SYNCHRONOUS.get(synchronous.lower())
         if mode is None:
@@ -98,6 +105,8 @@ class SQLiteStorage:
                 # beside a writer, one append per commit) does not hold without WAL.
                 raise RuntimeError(f"cannot put {os.fspath(path)!r} in WAL journal mode")
             db.execute(f"PRAGMA synchronous = {mode}")
+            # The checkpointer thread does this, so no commit ever pays for it.
+            db.execute("PRAGMA wal_autocheckpoint = 0")
             db.execute(_SCHEMA)
 
         writer = await WriterThread.open(path, setup, busy_timeout)
@@ -115,7 +124,7 @@ class SQLiteStorage:
             await reader.close()
             await writer.close()
             raise
-        return cls(reader, writer, point_reader)
+        return cls(reader, writer, point_reader, Checkpointer(path, checkpoint_interval))
 
     async def get(self, key: str) -> bytes | None:
         # Autocommit: the statement is its own read transaction, so the next read sees
@@ -148,11 +157,12 @@ class SQLiteStorage:
         await self._w.write(ops)
 
     async def update(
-        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = ()
+        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
     ) -> tuple[bytes | None, bytes | None]:
-        return await self._w.update(key, fn, also)
+        return await self._w.update(key, fn, also, durable=durable)
 
     async def close(self) -> None:
+        await asyncio.to_thread(self._checkpointer.stop)
         await self._w.close()
         await self._r.close()
         self._get.close()

@@ -1,23 +1,34 @@
-"""The SQLite write side: each transaction runs whole, in one call, on one dedicated thread.
+"""The SQLite write side: one dedicated thread runs every transaction, and commits them in groups.
 
-Why not a statement-by-statement async transaction: the transaction's lock would be held
-across several hops between the event loop and a worker thread, each queued behind the other
-requests on the loop, so under load the lock time (and every writer's wait) grew with the
-load. Here BEGIN ... COMMIT is one function on the writer thread: the lock is held for the
-transaction's own few hundred microseconds. The single thread also keeps transactions in
-submission order, and a transaction whose caller was cancelled still finishes (committed or
-rolled back), so nothing is ever left half open.
+Why a thread that runs whole transactions: with statement-by-statement async transactions the
+write lock was held across several hops between the event loop and a worker thread, each queued
+behind the other requests on the loop, so under load the lock time (and every writer's wait)
+grew with the load. Here BEGIN ... COMMIT runs in one go on the writer thread.
+
+Why group commit: with `synchronous = FULL` each commit waits for an fsync, and a process could
+commit no faster than its disk flushes. The writer takes every transaction that is waiting when
+it starts and runs them in one SQLite transaction, each inside its own SAVEPOINT (a failing one
+is rolled back alone, the others keep their effects), then commits once: one fsync for all.
+Callers are answered only after that commit, so "returned" still means "durable". Under no
+load a batch holds one transaction and nothing changes; under load the batches grow by
+themselves, since requests arrive while the previous fsync runs.
+
+Transactions run in submission order, so each sees the effects of those before it (the
+ordering a single connection would give), and a transaction whose caller was cancelled still
+finishes (committed or rolled back): nothing is ever left half open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from core.storage.base import Delete, Put, UpdateFn, WriteOp
 
@@ -29,6 +40,10 @@ _PUT = (
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 _DELETE = "DELETE FROM kv WHERE key = ?"
+
+# Enough to absorb a burst in one fsync, small enough that one batch never holds SQLite's
+# write lock (which other processes wait for) for long.
+MAX_BATCH = 256
 
 
 def check_value(value: object) -> None:
@@ -45,14 +60,51 @@ def check_ops(ops: Sequence[WriteOp]) -> None:
             raise TypeError(f"not a write op: {op!r}")
 
 
+class _Job:
+    """One unit of work for the writer thread and the future its caller awaits."""
+
+    __slots__ = ("body", "durable", "future", "outcome", "transactional")
+
+    def __init__(
+        self,
+        body: Callable[[], Any],
+        future: asyncio.Future[Any],
+        *,
+        transactional: bool,
+        durable: bool = True,
+    ) -> None:
+        self.body = body
+        self.future = future
+        self.transactional = transactional
+        self.durable = durable
+        self.outcome: tuple[bool, Any] = (False, None)  # (succeeded, result or exception)
+
+
+class _Stop:
+    """Queued by close(): the thread finishes what was queued before it, then exits."""
+
+
+_STOP = _Stop()
+
+
 class WriterThread:
     def __init__(
-        self, connection: sqlite3.Connection, executor: ThreadPoolExecutor, busy_timeout: float
+        self,
+        connection: sqlite3.Connection,
+        loop: asyncio.AbstractEventLoop,
+        busy_timeout: float,
+        synchronous: str,
     ) -> None:
         self._db = connection
-        self._executor = executor
+        self._loop = loop
         self._busy_timeout = busy_timeout
+        self._synchronous = synchronous
+        self._jobs: queue.SimpleQueue[_Job | _Stop] = queue.SimpleQueue()
         self._closed = False
+        self._thread = threading.Thread(
+            target=self._serve, name="wardgate-sqlite-writer", daemon=True
+        )
+        self._thread.start()
 
     @classmethod
     async def open(
@@ -61,9 +113,7 @@ class WriterThread:
         setup: Callable[[sqlite3.Connection], None],
         busy_timeout: float,
     ) -> WriterThread:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wardgate-sqlite-writer")
-
-        def connect() -> sqlite3.Connection:
+        def connect() -> tuple[sqlite3.Connection, str]:
             # isolation_level=None: this module issues BEGIN/COMMIT itself. The busy timeout
             # covers the setup statements; transactions wait in `_begin` instead.
             db = sqlite3.connect(
@@ -72,28 +122,32 @@ class WriterThread:
             try:
                 setup(db)
                 db.execute("PRAGMA busy_timeout = 0")
+                row = db.execute("PRAGMA synchronous").fetchone()
             except BaseException:
                 db.close()
                 raise
-            return db
+            return db, _SYNCHRONOUS_NAMES.get(row[0] if row else 2, "FULL")
 
-        try:
-            db = await asyncio.get_running_loop().run_in_executor(executor, connect)
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        return cls(db, executor, busy_timeout)
+        loop = asyncio.get_running_loop()
+        db, synchronous = await asyncio.to_thread(connect)
+        return cls(db, loop, busy_timeout, synchronous)
 
-    async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+    def _submit(
+        self, body: Callable[[], T], *, transactional: bool = True, durable: bool = True
+    ) -> asyncio.Future[T]:
+        if self._closed:
+            raise RuntimeError("the storage is closed")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._jobs.put(_Job(body, future, transactional=transactional, durable=durable))
+        return future
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
         batch = list(ops)
         check_ops(batch)
-        await self._run(lambda: self._transaction(lambda: self._apply_all(batch)))
+        await self._submit(lambda: self._apply_all(batch))
 
     async def update(
-        self, key: str, fn: UpdateFn, also: Sequence[WriteOp]
+        self, key: str, fn: UpdateFn, also: Sequence[WriteOp], *, durable: bool = True
     ) -> tuple[bytes | None, bytes | None]:
         extra = list(also)
         check_ops(extra)
@@ -103,7 +157,7 @@ class WriterThread:
             old = None if row is None else row[0]
             if old is not None and not isinstance(old, bytes):
                 raise TypeError(f"kv.value is {type(old).__name__}, not bytes")
-            new = fn(old)  # runs here, inside the transaction; a raise rolls back
+            new = fn(old)  # runs here, inside the transaction; a raise rolls it back
             if new is None:
                 self._db.execute(_DELETE, (key,))
             else:
@@ -112,7 +166,7 @@ class WriterThread:
             self._apply_all(extra)
             return old, new
 
-        return await self._run(lambda: self._transaction(body))
+        return await self._submit(body, durable=durable)
 
     @property
     def in_transaction(self) -> bool:
@@ -123,32 +177,126 @@ class WriterThread:
         """A PRAGMA's value on the writer connection, e.g. `synchronous` (diagnostics)."""
         if not pragma.isidentifier():
             raise ValueError(f"not a pragma name: {pragma!r}")
-        row = await self._run(lambda: self._db.execute(f"PRAGMA {pragma}").fetchone())
-        return None if row is None else row[0]
+
+        def read() -> object:
+            row = self._db.execute(f"PRAGMA {pragma}").fetchone()
+            return None if row is None else row[0]
+
+        return await self._submit(read, transactional=False)
 
     async def close(self) -> None:
         if self._closed:
             return
+        done = self._submit(self._db.close, transactional=False)
         self._closed = True
-        await self._run(self._db.close)
-        self._executor.shutdown(wait=True)
+        self._jobs.put(_STOP)
+        await done
+        await asyncio.to_thread(self._thread.join)
 
     # -- on the writer thread ----------------------------------------------------------------
 
-    def _transaction(self, body: Callable[[], T]) -> T:
-        self._begin()
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if isinstance(job, _Stop):
+                return
+            if not job.transactional:
+                self._run_plain(job)
+                self._deliver([job])
+                continue
+            batch = [job]
+            held: _Job | _Stop | None = None
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(nxt, _Stop) or not nxt.transactional:
+                    held = nxt  # runs after this batch, in its turn
+                    break
+                batch.append(nxt)
+            self._run_batch(batch)
+            self._deliver(batch)
+            if isinstance(held, _Stop):
+                return
+            if held is not None:
+                self._run_plain(held)
+                self._deliver([held])
+
+    def _run_plain(self, job: _Job) -> None:
         try:
-            result = body()
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.rollback()  # a no-op when no transaction is open
-            raise
-        return result
+            job.outcome = (True, job.body())
+        except BaseException as exc:
+            job.outcome = (False, exc)
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        """Run `batch` in one transaction; each job's outcome is set, none is left unset."""
+        relaxed = self._synchronous == "FULL" and not any(job.durable for job in batch)
+        try:
+            if relaxed:
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            self._begin()
+        except BaseException as exc:
+            self._restore(relaxed)
+            for job in batch:
+                job.outcome = (False, exc)
+            return
+        try:
+            rest = self._run_jobs(batch)
+            if self._db.in_transaction:  # not when SQLite rolled it all back (see _run_jobs)
+                self._db.execute("COMMIT")
+        except BaseException as exc:
+            self._db.rollback()  # a no-op when SQLite already rolled back
+            for job in batch:
+                if job.outcome[0] or job.outcome[1] is None:
+                    job.outcome = (False, exc)
+            return
+        finally:
+            self._restore(relaxed)
+        if rest:
+            self._run_batch(rest)
+
+    def _run_jobs(self, batch: list[_Job]) -> list[_Job]:
+        """Run the jobs inside the open transaction. Returns the jobs still to run if SQLite
+        rolled the whole transaction back (an I/O error, a full disk): the jobs before have lost
+        their effects and fail with that error, the rest get a fresh transaction."""
+        alone = len(batch) == 1  # no savepoint needed: a failure rolls back the transaction
+        for index, job in enumerate(batch):
+            if not alone:
+                self._db.execute("SAVEPOINT job")
+            try:
+                result = job.body()
+            except BaseException as exc:
+                job.outcome = (False, exc)
+                if not self._db.in_transaction:
+                    for earlier in batch[:index]:
+                        earlier.outcome = (False, exc)
+                    return batch[index + 1 :]
+                if alone:
+                    raise  # roll the transaction back; the outcome is already this error
+                self._db.execute("ROLLBACK TO job")
+                self._db.execute("RELEASE job")
+                continue
+            if not alone:
+                self._db.execute("RELEASE job")
+            job.outcome = (True, result)
+        return []
+
+    def _restore(self, relaxed: bool) -> None:
+        if relaxed:
+            self._db.execute("PRAGMA synchronous = FULL")
+
+    def _deliver(self, jobs: list[_Job]) -> None:
+        # One wake-up of the event loop per batch, not per job. A closed loop (RuntimeError)
+        # has nobody left to answer.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(_settle, jobs)
 
     def _begin(self) -> None:
         """BEGIN IMMEDIATE (the write lock now, so the transaction is atomic across processes),
         waiting for another process's lock in short steps: SQLite's own busy handler sleeps
-        up to 100 ms at a time, which made the slowest requests wait that long."""
+        up to 100 ms at a time, which made the slowest requests wait that long. The other
+        process holds the lock for about one commit (an fsync), so poll at that scale."""
         deadline = time.monotonic() + self._busy_timeout
         delay = 0.0002
         while True:
@@ -160,7 +308,7 @@ class WriterThread:
                 if not busy or time.monotonic() >= deadline:
                     raise
             time.sleep(delay)
-            delay = min(delay * 2, 0.002)
+            delay = min(delay * 2, 0.0005)
 
     def _apply_all(self, ops: Sequence[WriteOp]) -> None:
         for op in ops:
@@ -168,3 +316,18 @@ class WriterThread:
                 self._db.execute(_PUT, (op.key, op.value))
             else:
                 self._db.execute(_DELETE, (op.key,))
+
+
+_SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+def _settle(jobs: list[_Job]) -> None:
+    """On the event loop: hand each caller its outcome (a cancelled caller is skipped)."""
+    for job in jobs:
+        if job.future.done():
+            continue
+        succeeded, value = job.outcome
+        if succeeded:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)

@@ -9,6 +9,12 @@ Layout, in the storage the ledger is given (give it a dedicated view, e.g. `sub(
   hashing bounds the key length whatever the client sent.
 - `exp/<12-digit epoch>/<sha256>` -> b"": an index in expiry order, so `sweep` reads only
   expired entries and stops at the first live one instead of scanning every nonce.
+
+A claim is committed before the STS call (every process sees it at once, and it survives a
+killed process) but without an fsync of its own (`durable=False`): a login's token write, the
+next durable commit, flushes it to disk with the token. A power cut can therefore only lose a
+nonce whose login issued no token, and a replay of that request can still obtain at most the
+one token the original never got. That saves a disk flush on every login.
 """
 
 from __future__ import annotations
@@ -60,7 +66,10 @@ class NonceLedger:
         # a `seen` entry that no sweep would find.
         try:
             await self._storage.update(
-                _SEEN + digest, take, also=[Put(f"{_EXP}{expires:012d}/{digest}", b"")]
+                _SEEN + digest,
+                take,
+                also=[Put(f"{_EXP}{expires:012d}/{digest}", b"")],
+                durable=False,  # see the module docstring
             )
         except _AlreadyUsed:
             raise BadRequest("SignatureNonce was already used") from None

@@ -28,12 +28,14 @@ class CountingStorage(MemoryStorage):
     def __init__(self) -> None:
         super().__init__()
         self.updated: list[str] = []
+        self.durable: list[bool] = []
 
     async def update(
-        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = ()
+        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
     ) -> tuple[bytes | None, bytes | None]:
         self.updated.append(key)
-        return await super().update(key, fn, also=also)
+        self.durable.append(durable)
+        return await super().update(key, fn, also=also, durable=durable)
 
 
 async def test_a_nonce_is_refused_the_second_time() -> None:
@@ -44,6 +46,13 @@ async def test_a_nonce_is_refused_the_second_time() -> None:
         await ledger.claim("n1", T0, at(10), WINDOW)
     assert caught.value.status == 400
     assert caught.value.message == "SignatureNonce was already used"
+
+
+async def test_a_claim_is_committed_without_its_own_flush() -> None:
+    # The login's token write flushes it (nonce.py docstring); sweeps stay durable.
+    storage = CountingStorage()
+    await NonceLedger(storage).claim("n1", T0, T0, WINDOW)
+    assert storage.durable == [False]
 
 
 async def test_the_entry_outlives_the_timestamp_window() -> None:

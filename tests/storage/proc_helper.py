@@ -30,16 +30,19 @@ def const(value: bytes) -> UpdateFn:
 
 
 async def fill(storage: SQLiteStorage, start: int) -> None:
-    """Write forever, cycling through put, write and update; ack each after it returns."""
+    """Write forever, cycling through put, write, update and a non-durable update (which must
+    survive a killed process too); ack each after it returns."""
     i = start
     while True:
         value = f"v{i}".encode()
-        if i % 3 == 0:
+        if i % 4 == 0:
             await storage.put(f"k{i}", value)
-        elif i % 3 == 1:
+        elif i % 4 == 1:
             await storage.write([Put(f"k{i}", value), Put(f"k{i}/twin", value)])
-        else:
+        elif i % 4 == 2:
             await storage.update(f"k{i}", const(value))
+        else:
+            await storage.update(f"k{i}", const(value), durable=False)
         emit({"ack": i})
         i += 1
 
