@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
-import secrets
+import os
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -86,8 +86,23 @@ _entry_decoder = msgspec.json.Decoder(TokenEntry)
 _encoder = json_encoder()
 
 
+# The largest multiple of the alphabet's size that fits in a byte: bytes at or above it are
+# skipped, so every character is equally likely (no modulo bias).
+_UNBIASED_LIMIT = 256 - 256 % len(_ALPHABET)
+
+
 def random_id(length: int = 24) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """`length` characters from the OS's CSPRNG, uniform over [A-Za-z0-9].
+
+    One `os.urandom` call per id (rarely two) instead of one `secrets.choice` per character,
+    which cost ~17 us per id: two ids per login.
+    """
+    chars: list[str] = []
+    while len(chars) < length:
+        chars.extend(
+            _ALPHABET[b % len(_ALPHABET)] for b in os.urandom(length + 8) if b < _UNBIASED_LIMIT
+        )
+    return "".join(chars[:length])
 
 
 class TokenStore:

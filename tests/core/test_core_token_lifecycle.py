@@ -540,3 +540,20 @@ async def test_revoking_a_very_deep_tree_does_not_recurse(server: Any) -> None:
     await store.revoke_tree(store.hash(tokens[0]))
     assert await token_keys(server) == before
     assert (await server.call("GET", LOOKUP_SELF, token=tokens[-1])).status_code == 403
+
+
+def test_random_ids_are_uniform_over_the_alphabet() -> None:
+    import string
+    from collections import Counter
+
+    alphabet = string.ascii_letters + string.digits
+    ids = [random_id(24) for _ in range(4000)]
+    assert all(len(i) == 24 and set(i) <= set(alphabet) for i in ids)
+    assert len(set(ids)) == len(ids)
+    counts = Counter("".join(ids))
+    # 96,000 characters over 62: ~1,548 each. A modulo bias (256 % 62 = 8 values favoured)
+    # would put the first 8 characters ~25% above the rest; allow +-12% for chance.
+    expected = 4000 * 24 / len(alphabet)
+    assert set(counts) == set(alphabet)
+    assert all(abs(n - expected) < 0.12 * expected for n in counts.values()), counts
+    assert random_id(7) and len(random_id(7)) == 7
