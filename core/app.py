@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -45,6 +46,10 @@ def build_app(
         await active.start()
         if root_token is not None:
             await active.generate_root_token(root_token)
+        # Everything alive now (modules, plugins, compiled patterns) lives as long as the
+        # process: keep it out of the cycle collector's full scans, which otherwise pause a
+        # request for ~10 ms now and then (measured under login load).
+        gc.freeze()
         try:
             yield
         finally:
