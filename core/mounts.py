@@ -92,9 +92,10 @@ class MountTable:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
 
-    async def read(self) -> tuple[bytes | None, list[MountEntry]]:
-        raw = await self._storage.get(MOUNTS_KEY)
-        return raw, decode_table(raw)
+    async def read_raw(self) -> bytes | None:
+        """The stored table as bytes: every request compares these, and decodes them only
+        when they changed."""
+        return await self._storage.get(MOUNTS_KEY)
 
     async def ensure_token_mount(self) -> None:
         def add_token_mount(raw: bytes | None) -> bytes | None:

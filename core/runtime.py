@@ -29,7 +29,7 @@ from core.framework.path import (
     Request,
     Response,
 )
-from core.mounts import MountEntry, MountTable, MountTuning, new_mount
+from core.mounts import MountEntry, MountTable, MountTuning, decode_table, new_mount
 from core.policy import PolicyStore
 from core.registry import PluginRegistry
 from core.storage import open_storage
@@ -261,13 +261,13 @@ class Router:
         return self._sys
 
     async def refresh(self) -> None:
-        raw, table = await self._runtime.mounts.read()
+        raw = await self._runtime.mounts.read_raw()
         if raw == self._raw:
             return
         async with self._lock:
             if raw == self._raw:
                 return
-            await self._rebuild(raw, table)
+            await self._rebuild(raw, decode_table(raw))
 
     async def _rebuild(self, raw: bytes | None, table: list[MountEntry]) -> None:
         import msgspec

@@ -74,7 +74,7 @@ def serve(config: Config, config_path: str | None) -> int:
     setup_logging(config.log)
     registry = default_registry()
     try:
-        root_token = _run(initialize(config, registry))
+        root_token = run_event_loop(initialize(config, registry))
     except (ConfigError, WardgateError) as exc:
         # Bad plugin options in [auth.config], an unknown auth type, a missing secret: say
         # which, and stop before listening.
@@ -89,7 +89,7 @@ def serve(config: Config, config_path: str | None) -> int:
     )
     if config.server.workers == 1:
         app = build_app(config, registry=registry)
-        _run(_serve_in_process(app, hypercorn_config(config)))
+        run_event_loop(_serve_in_process(app, hypercorn_config(config)))
         return 0
     from hypercorn.run import run
 
@@ -124,7 +124,7 @@ def serve_dev(config: Config, root_token_id: str | None) -> int:
     config.storage.backend = "memory"
     config.server.workers = 1
     root_token = root_token_id or ("s." + random_id(24))
-    _run(_serve_dev(config, root_token))
+    run_event_loop(_serve_dev(config, root_token))
     return 0
 
 
@@ -182,7 +182,8 @@ async def _shutdown_on_signal() -> AsyncIterator[asyncio.Event]:
             loop.remove_signal_handler(sig)
 
 
-def _run(coro: Any) -> Any:
+def run_event_loop(coro: Any) -> Any:
+    """Run `coro` to completion on uvloop when installed (what the workers use), else asyncio."""
     if _has_uvloop():
         import uvloop
 

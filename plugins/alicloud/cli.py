@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import sys
 
+from core.server import run_event_loop
 from plugins.alicloud.emulator import demo_identities, load_identities, serve_emulator
 
 
@@ -43,5 +43,6 @@ def sts_emulator_command(argv: list[str]) -> int:
     for identity in identities:
         print(f"  {identity.access_key_id}  {identity.arn}", file=sys.stderr)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_emulator(host, int(port_text), identities))
+        # uvloop like the server: in benchmarks the emulator shares the machine's cores.
+        run_event_loop(serve_emulator(host, int(port_text), identities))
     return 0
