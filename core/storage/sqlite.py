@@ -14,8 +14,8 @@ Design notes (the why behind the shape of this module):
   makes `update` atomic across processes, and it avoids the deferred-upgrade case where
   SQLite reports SQLITE_BUSY at once instead of waiting out the busy timeout.
 - No caching anywhere: every read is a fresh, short read transaction on the latest commit.
-- Checkpoints (copying the WAL back into the database file) run on a thread of their own
-  (`sqlite_checkpoint.py`), never inside a request's commit.
+- Checkpoints (copying the WAL back into the database file) run mostly on a thread of their
+  own (`sqlite_checkpoint.py`); a commit only finishes one off now and then.
 - Point reads (`get`, on every request's path) use a plain sqlite3 connection on the event
   loop's own thread: a primary-key lookup in WAL mode takes microseconds and never waits for
   a writer, so it is cheaper than a hop to a worker thread and back. Range scans (`list`,
@@ -35,7 +35,7 @@ from typing import Self
 import aiosqlite
 
 from core.storage.base import Delete, Put, UpdateFn, WriteOp
-from core.storage.sqlite_checkpoint import DEFAULT_INTERVAL, Checkpointer
+from core.storage.sqlite_checkpoint import DEFAULT_INTERVAL, WAL_RESTART_PAGES, Checkpointer
 from core.storage.sqlite_writer import WriterThread
 
 _SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
@@ -80,12 +80,13 @@ class SQLiteStorage:
         *,
         busy_timeout: float = 10.0,
         checkpoint_interval: float = DEFAULT_INTERVAL,
+        wal_restart_pages: int = WAL_RESTART_PAGES,
     ) -> Self:
         """Open (creating if needed) the database at `path`.
 
         `busy_timeout` is how many seconds a statement waits for another process's lock
-        before failing with "database is locked". `checkpoint_interval`: seconds between
-        WAL checkpoints (see sqlite_checkpoint.py).
+        before failing with "database is locked". `checkpoint_interval`, `wal_restart_pages`:
+        see sqlite_checkpoint.py.
         """
         mode = _SYNCHRONOUS.get(synchronous.lower())
         if mode is None:
@@ -105,8 +106,12 @@ class SQLiteStorage:
                 # beside a writer, one append per commit) does not hold without WAL.
                 raise RuntimeError(f"cannot put {os.fspath(path)!r} in WAL journal mode")
             db.execute(f"PRAGMA synchronous = {mode}")
-            # The checkpointer thread does this, so no commit ever pays for it.
-            db.execute("PRAGMA wal_autocheckpoint = 0")
+            # Checkpoints run on their own thread; commits only finish them off now and then
+            # (sqlite_checkpoint.py).
+            pages = int(wal_restart_pages)
+            db.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+            page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+            db.execute(f"PRAGMA journal_size_limit = {pages * page_size}")
             db.execute(_SCHEMA)
 
         writer = await WriterThread.open(path, setup, busy_timeout)
@@ -124,7 +129,8 @@ class SQLiteStorage:
             await reader.close()
             await writer.close()
             raise
-        return cls(reader, writer, point_reader, Checkpointer(path, checkpoint_interval))
+        checkpointer = Checkpointer(path, checkpoint_interval)
+        return cls(reader, writer, point_reader, checkpointer)
 
     async def get(self, key: str) -> bytes | None:
         # Autocommit: the statement is its own read transaction, so the next read sees

@@ -191,12 +191,12 @@ async def test_a_cancelled_caller_does_not_stop_its_group(db: tuple[SQLiteStorag
 
 
 async def wal_copied_back(path: Path, interval: float, rounds: int) -> bool:
-    """Write ~1,500 pages (past SQLite's default auto-checkpoint of 1,000) with the given
-    checkpoint interval; whether the database file grew (the WAL was copied back) while the
+    """Write ~1,500 pages (below the writer's own checkpoint threshold) with the given
+    background interval; whether the database file grew (the WAL was copied back) while the
     storage stayed open. (Closing checkpoints too, so only growth before close counts.)"""
     storage = await SQLiteStorage.open(path, checkpoint_interval=interval)
     try:
-        assert await storage._w.setting("wal_autocheckpoint") == 0
+        assert await storage._w.setting("wal_autocheckpoint") == 8000
         start_size = path.stat().st_size
         for i in range(1500):
             await storage.put(f"k{i:05d}", bytes(3000))
@@ -210,8 +210,27 @@ async def wal_copied_back(path: Path, interval: float, rounds: int) -> bool:
         await storage.close()
 
 
-async def test_commits_never_checkpoint_and_the_checkpointer_does(tmp_path: Path) -> None:
-    # With the checkpointer asleep, nothing copies the WAL back: not the commits.
+async def test_commits_rarely_checkpoint_and_the_checkpointer_does(tmp_path: Path) -> None:
+    # With the background thread asleep, the commits do not copy the WAL back (SQLite's
+    # default would have, at 1,000 pages).
     assert not await wal_copied_back(tmp_path / "idle.sqlite", interval=3600, rounds=4)
     # Awake, it does, within a few of its rounds.
     assert await wal_copied_back(tmp_path / "busy.sqlite", interval=0.05, rounds=100)
+
+
+async def test_the_wal_stays_bounded_under_a_steady_write_load(tmp_path: Path) -> None:
+    # A checkpoint from another thread always finishes behind the latest commit, so under
+    # steady writes only the writer's own checkpoint lets the WAL start over; without it the
+    # WAL would grow with everything ever written.
+    path = tmp_path / "steady.sqlite"
+    storage = await SQLiteStorage.open(path, checkpoint_interval=0.02, wal_restart_pages=128)
+    wal = path.with_name(path.name + "-wal")
+    largest = 0
+    try:
+        for i in range(2500):  # ~10 MB of pages, one commit each, no pause
+            await storage.put(f"k{i:05d}", bytes(3000))
+            largest = max(largest, wal.stat().st_size)
+        assert await storage.get("k02499") == bytes(3000)
+    finally:
+        await storage.close()
+    assert largest < 4 * 128 * 4120, f"the WAL grew to {largest} bytes"
