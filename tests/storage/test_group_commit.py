@@ -234,3 +234,52 @@ async def test_the_wal_stays_bounded_under_a_steady_write_load(tmp_path: Path) -
     finally:
         await storage.close()
     assert largest < 4 * 128 * 4120, f"the WAL grew to {largest} bytes"
+
+
+async def test_transactions_queued_during_the_lock_wait_join_it(
+    db: tuple[SQLiteStorage, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage, path = db
+    begins: list[int] = []
+    original = storage._w._begin
+
+    def counting_begin() -> None:
+        original()
+        begins.append(1)
+
+    monkeypatch.setattr(storage._w, "_begin", counting_begin)
+    outcomes = await while_locked(
+        path, storage.put("first", b"1"), [storage.put(f"k{i}", b"v") for i in range(20)]
+    )
+    assert outcomes == [None] * 21
+    # The first transaction waited for the lock while the others queued: they ran with it,
+    # one transaction and one commit, instead of a second round of waiting.
+    assert len(begins) == 1
+
+
+async def test_a_durable_write_never_joins_a_commit_without_fsync(
+    db: tuple[SQLiteStorage, Path],
+) -> None:
+    storage, path = db
+    modes: dict[str, int] = {}
+
+    def recording(name: str) -> Any:
+        def fn(old: bytes | None) -> bytes:
+            modes[name] = storage._w._db.execute("PRAGMA synchronous").fetchone()[0]
+            return b"x"
+
+        return fn
+
+    outcomes = await while_locked(
+        path,
+        storage.update("nonce-1", recording("nonce-1"), durable=False),
+        [
+            storage.update("nonce-2", recording("nonce-2"), durable=False),
+            storage.update("token", recording("token")),
+            storage.update("nonce-3", recording("nonce-3"), durable=False),
+        ],
+    )
+    assert all(o == (None, b"x") for o in outcomes)
+    # nonce-2 joined the relaxed commit; the token did not: it (and what queued behind it)
+    # committed with an fsync.
+    assert modes == {"nonce-1": 1, "nonce-2": 1, "token": 2, "nonce-3": 2}
