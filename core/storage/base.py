@@ -32,6 +32,23 @@ class Delete(msgspec.Struct, frozen=True):
 
 WriteOp = Put | Delete
 
+
+def check_value(value: object) -> None:
+    """Only bytes are stored: a bytearray kept by the memory backend could be changed by its
+    owner afterwards (SQLite would have copied it), so both backends refuse anything else."""
+    if not isinstance(value, bytes):
+        raise TypeError(f"storage values are bytes, not {type(value).__name__}")
+
+
+def check_ops(ops: Sequence[WriteOp]) -> None:
+    """Refuse a bad op before anything runs, so a batch is applied whole or not at all."""
+    for op in ops:
+        if isinstance(op, Put):
+            check_value(op.value)
+        elif not isinstance(op, Delete):
+            raise TypeError(f"not a write op: {op!r}")
+
+
 # An update function sees the current value (None when absent) and returns the new value
 # (None deletes the key). It may raise to abort the update without writing anything.
 UpdateFn = Callable[[bytes | None], bytes | None]

@@ -11,7 +11,7 @@ import builtins
 from bisect import bisect_right, insort
 from collections.abc import Sequence
 
-from core.storage.base import Delete, Put, UpdateFn, WriteOp
+from core.storage.base import Put, UpdateFn, WriteOp, check_ops, check_value
 
 
 class MemoryStorage:
@@ -33,7 +33,7 @@ class MemoryStorage:
         return self._values.get(key)
 
     async def put(self, key: str, value: bytes) -> None:
-        _check_value(value)
+        check_value(value)
         self._put(key, value)
 
     async def delete(self, key: str) -> None:
@@ -58,11 +58,7 @@ class MemoryStorage:
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
         # There is no transaction to roll back, so reject a bad batch before touching anything.
-        for op in ops:
-            if isinstance(op, Put):
-                _check_value(op.value)
-            elif not isinstance(op, Delete):
-                raise TypeError(f"not a write op: {op!r}")
+        check_ops(ops)
         for op in ops:
             if isinstance(op, Put):
                 self._put(op.key, op.value)
@@ -76,7 +72,7 @@ class MemoryStorage:
         old = self._values.get(key)
         new = fn(old)  # if this raises, nothing has changed yet
         if new is not None:
-            _check_value(new)
+            check_value(new)
         if also:
             await self.write(also)  # validates every op before applying any
         if new is None:
@@ -97,10 +93,3 @@ class MemoryStorage:
         if self._values.pop(key, None) is not None:
             i = bisect_right(self._keys, key) - 1
             del self._keys[i]
-
-
-def _check_value(value: object) -> None:
-    # A bytearray stored here could be mutated by its owner afterwards; SQLite would have
-    # copied it. Reject anything but bytes so both backends behave the same.
-    if not isinstance(value, bytes):
-        raise TypeError(f"storage values are bytes, got {type(value).__name__}")

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from core.storage.base import Delete, Put, UpdateFn, WriteOp
+from core.storage.base import Put, UpdateFn, WriteOp, check_ops, check_value
 
 T = TypeVar("T")
 
@@ -47,20 +47,6 @@ _DELETE = "DELETE FROM kv WHERE key = ?"
 # Enough to absorb a burst in one fsync, small enough that one batch never holds SQLite's
 # write lock (which other processes wait for) for long.
 MAX_BATCH = 256
-
-
-def check_value(value: object) -> None:
-    if not isinstance(value, bytes):
-        raise TypeError(f"storage values are bytes, not {type(value).__name__}")
-
-
-def check_ops(ops: Sequence[WriteOp]) -> None:
-    """Refuse a bad op before anything runs, so a batch is applied whole or not at all."""
-    for op in ops:
-        if isinstance(op, Put):
-            check_value(op.value)
-        elif not isinstance(op, Delete):
-            raise TypeError(f"not a write op: {op!r}")
 
 
 class _Job:
