@@ -82,12 +82,13 @@ class WriterThread:
         connection: sqlite3.Connection,
         loop: asyncio.AbstractEventLoop,
         busy_timeout: float,
-        synchronous: str,
+        full_sync: bool,
     ) -> None:
         self._db = connection
         self._loop = loop
         self._busy_timeout = busy_timeout
-        self._synchronous = synchronous
+        # Only a FULL connection has an fsync to skip for `durable=False` batches.
+        self._full_sync = full_sync
         self._jobs: queue.SimpleQueue[_Job | _Stop] = queue.SimpleQueue()
         self._put_back: _Job | _Stop | None = None  # the writer thread's own look-ahead
         self._closed = False
@@ -103,7 +104,7 @@ class WriterThread:
         setup: Callable[[sqlite3.Connection], None],
         busy_timeout: float,
     ) -> WriterThread:
-        def connect() -> tuple[sqlite3.Connection, str]:
+        def connect() -> tuple[sqlite3.Connection, bool]:
             # isolation_level=None: this module issues BEGIN/COMMIT itself. The busy timeout
             # covers the setup statements; transactions wait in `_begin` instead.
             db = sqlite3.connect(
@@ -116,11 +117,11 @@ class WriterThread:
             except BaseException:
                 db.close()
                 raise
-            return db, _SYNCHRONOUS_NAMES.get(row[0] if row else 2, "FULL")
+            return db, row is not None and row[0] == 2  # 2: FULL
 
         loop = asyncio.get_running_loop()
-        db, synchronous = await asyncio.to_thread(connect)
-        return cls(db, loop, busy_timeout, synchronous)
+        db, full_sync = await asyncio.to_thread(connect)
+        return cls(db, loop, busy_timeout, full_sync)
 
     def _submit(
         self, body: Callable[[], T], *, transactional: bool = True, durable: bool = True
@@ -231,7 +232,7 @@ class WriterThread:
 
     def _run_batch(self, batch: list[_Job]) -> None:
         """Run `batch` in one transaction; each job's outcome is set, none is left unset."""
-        relaxed = self._synchronous == "FULL" and not any(job.durable for job in batch)
+        relaxed = self._full_sync and not any(job.durable for job in batch)
         try:
             if relaxed:
                 self._db.execute("PRAGMA synchronous = NORMAL")
@@ -319,9 +320,6 @@ class WriterThread:
                 self._db.execute(_PUT, (op.key, op.value))
             else:
                 self._db.execute(_DELETE, (op.key,))
-
-
-_SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 
 def _settle(jobs: list[_Job]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import string
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -543,9 +545,6 @@ async def test_revoking_a_very_deep_tree_does_not_recurse(server: Any) -> None:
 
 
 def test_random_ids_are_uniform_over_the_alphabet() -> None:
-    import string
-    from collections import Counter
-
     alphabet = string.ascii_letters + string.digits
     ids = [random_id(24) for _ in range(4000)]
     assert all(len(i) == 24 and set(i) <= set(alphabet) for i in ids)
