@@ -24,7 +24,9 @@ from core.framework.path import (
     Request,
     Response,
 )
+from core.storage.base import StorageView
 from core.tokens.issue import auth_block, lookup_data, sanitize_policies
+from core.tokens.roles import RoleDecision, RoleEndpoints, RoleInput, RoleStore, TokenRole, decide
 from core.tokens.store import TokenEntry, random_id
 from core.tokens.ttl import calculate_ttl, elapsed_seconds
 
@@ -72,7 +74,9 @@ class RenewSelfInput(msgspec.Struct, kw_only=True):
 
 
 def token_backend(runtime: Runtime) -> Backend:
-    endpoints = _TokenEndpoints(runtime)
+    roles = RoleStore(StorageView(runtime.storage, "sys/token-role/"))
+    endpoints = _TokenEndpoints(runtime, roles)
+    role_endpoints = RoleEndpoints(roles)
     write = Operation.UPDATE
     return Backend(
         help="The token store: create, look up, renew and revoke tokens.",
@@ -82,6 +86,29 @@ def token_backend(runtime: Runtime) -> Backend:
                 {write: endpoints.create},
                 CreateInput,
                 synopsis="Create a token (a child of the caller unless no_parent).",
+            ),
+            Path(
+                "create/{name}",
+                {write: endpoints.create_with_role},
+                CreateInput,
+                synopsis="Create a token under a token role's rules.",
+            ),
+            Path(
+                "roles/",
+                {Operation.LIST: role_endpoints.list},
+                synopsis="List the token roles.",
+            ),
+            Path(
+                "roles/{name}",
+                {
+                    Operation.READ: role_endpoints.read,
+                    Operation.CREATE: role_endpoints.write,
+                    write: role_endpoints.write,
+                    Operation.DELETE: role_endpoints.delete,
+                },
+                RoleInput,
+                existence_check=role_endpoints.exists,
+                synopsis="Read, write or delete a token role.",
             ),
             Path(
                 "create-orphan",
@@ -166,9 +193,10 @@ def _display_name(given: str) -> str:
 
 
 class _TokenEndpoints:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, roles: RoleStore) -> None:
         self._runtime = runtime
         self._store = runtime.tokens
+        self._roles = roles
 
     # -- create ------------------------------------------------------------------------------
 
@@ -178,29 +206,58 @@ class _TokenEndpoints:
     async def create_orphan(self, req: Request[CreateInput]) -> Response:
         return await self._create(req, orphan=True)
 
-    async def _create(self, req: Request[CreateInput], *, orphan: bool) -> Response:
+    async def create_with_role(self, req: Request[CreateInput]) -> Response:
+        name = req.captures.get("name", "")
+        role = await self._roles.get(name)
+        if role is None:
+            raise BadRequest(f"unknown role {name}")
+        return await self._create(req, orphan=role.orphan, role=role)
+
+    async def _create(
+        self, req: Request[CreateInput], *, orphan: bool, role: TokenRole | None = None
+    ) -> Response:
         data = req.data
         caller = req.token
         assert caller is not None
         parent_hash = self._store.hash(caller.client_token)
         if data.num_uses < 0:
             raise BadRequest("number of uses cannot be negative")
-        token_type = data.type or "service"
+        decision: RoleDecision | None = None
+        if role is not None:
+            decision = decide(
+                role,
+                requested_policies=list(data.policies),
+                no_default_policy=data.no_default_policy,
+                parent_policies=list(caller.policies),
+                requested_type=(data.type or None) if req.given("type") else None,
+                renewable=data.renewable,
+                num_uses=data.num_uses,
+                period=data.period,
+                explicit_max_ttl=data.explicit_max_ttl,
+            )
+        token_type = decision.token_type if decision else (data.type or "service")
+        num_uses = decision.num_uses if decision else data.num_uses
+        period = decision.period if decision else data.period
+        explicit_max_ttl = decision.explicit_max_ttl if decision else data.explicit_max_ttl
         if token_type not in ("service", "batch"):
             raise BadRequest(f'invalid \'type\' value {token_type!r}: use "service" or "batch"')
-        if token_type == "batch" and (data.period or data.num_uses):
+        if token_type == "batch" and (period or num_uses):
             raise BadRequest("batch tokens cannot be periodic or have a use limit")
         if data.id and not req.sudo:
             raise BadRequest("root or sudo privileges required to specify token id")
-        if data.no_parent and not req.sudo:
+        if role is None and data.no_parent and not req.sudo:
             raise BadRequest("root or sudo privileges required to create orphan token")
         if data.id and await self._store.get(self._store.hash(data.id)) is not None:
             raise BadRequest("cannot create a token with a duplicate ID")
-        requested = list(data.policies) if data.policies else list(caller.policies)
-        # A parent without `default` cannot hand it out unless it may grant anything.
-        add_default = not data.no_default_policy and (req.sudo or "default" in caller.policies)
-        policies = sanitize_policies(requested, add_default=add_default)
-        if not req.sudo and not set(policies) <= set(caller.policies):
+        if decision is not None:
+            policies = decision.policies
+        else:
+            requested = list(data.policies) if data.policies else list(caller.policies)
+            # A parent without `default` cannot hand it out unless it may grant anything.
+            add_default = not data.no_default_policy and (req.sudo or "default" in caller.policies)
+            policies = sanitize_policies(requested, add_default=add_default)
+        role_chose = decision is not None and decision.role_policies
+        if not req.sudo and not role_chose and not set(policies) <= set(caller.policies):
             # As Vault: 403 in the multierror form an ACL denial has (transcripts #234).
             raise PolicyDenied(
                 log_detail=f"child policies must be subset of parent: asked for {policies}, "
@@ -214,33 +271,40 @@ class _TokenEndpoints:
         result = calculate_ttl(
             increment=0,
             backend_ttl=data.ttl,
-            period=data.period,
+            period=period,
             # A root-policy token with no TTL never expires (as in Vault).
             mount_default=0 if is_root_token else token_mount.default_lease_ttl,
             mount_max=token_mount.max_lease_ttl,
             backend_max=0,
-            explicit_max=data.explicit_max_ttl,
+            explicit_max=explicit_max_ttl,
         )
         now = self._runtime.clock.now()
         entry = TokenEntry(
             accessor="" if token_type == "batch" else random_id(24),
             policies=policies,
             display_name=_display_name(data.display_name),
-            path="auth/token/create",
+            path=decision.path if decision else "auth/token/create",
             creation_time=now,
             creation_ttl=result.ttl,
             expire_time=now + result.ttl if result.ttl else 0.0,
-            explicit_max_ttl=data.explicit_max_ttl,
-            period=data.period,
-            num_uses=data.num_uses,
+            explicit_max_ttl=explicit_max_ttl,
+            period=period,
+            num_uses=num_uses,
+            bound_cidrs=decision.bound_cidrs if decision else [],
             meta=dict(data.meta) or None,
-            renewable=data.renewable and token_type != "batch",
+            renewable=(decision.renewable if decision else data.renewable)
+            and token_type != "batch",
             type=token_type,
             parent="" if orphan else parent_hash,
             parent_expire=0.0 if orphan else _expiry_of(caller.entry),
+            role=role.name if role else "",
         )
         token = await self._store.create(entry, token_id=data.id or None)
-        warnings = [*await self._missing_policy_warnings(policies), *result.warnings]
+        warnings = [
+            *(decision.warnings if decision else []),
+            *await self._missing_policy_warnings(policies),
+            *result.warnings,
+        ]
         return Response(auth=auth_block(entry, token, ttl=result.ttl), warnings=warnings)
 
     async def _missing_policy_warnings(self, policies: list[str]) -> list[str]:
