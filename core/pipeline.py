@@ -17,6 +17,7 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response as HTTPResponse
 from starlette.types import Receive, Scope, Send
 
+from core.context import Mounted
 from core.framework.decode import (
     parse_body,
     parse_bool_flag,
@@ -36,7 +37,7 @@ from core.framework.errors import (
 from core.framework.fields import decode_input, unknown_fields, unknown_fields_warning
 from core.framework.help import help_response
 from core.framework.path import LoginAuth, Operation, Path, Request, Response, TokenInfo
-from core.runtime import Mounted, Runtime
+from core.runtime import Runtime
 from core.tokens.issue import auth_block, entry_for_login
 from core.tokens.store import Authenticated
 

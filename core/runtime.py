@@ -12,11 +12,11 @@ import contextlib
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from core.acl import Authorizer
 from core.config import Config, normalize_mount_path, resolve_secret, resolve_secrets_in
+from core.context import CoreContext, Mounted
 from core.framework.errors import BadRequest, Unavailable
 from core.framework.fields import parse_duration
 from core.framework.path import (
@@ -34,6 +34,8 @@ from core.policy import PolicyStore
 from core.registry import PluginRegistry
 from core.storage import open_storage
 from core.storage.base import Storage, StorageView
+from core.sys.backend import sys_backend
+from core.tokens.backend import token_backend
 from core.tokens.store import TokenEntry, TokenStore, random_id
 
 log = logging.getLogger("wardgate")
@@ -41,16 +43,6 @@ log = logging.getLogger("wardgate")
 HMAC_KEY_KEY = "core/token-hmac-key"
 CLUSTER_ID_KEY = "core/cluster-id"
 ROOT_MARKER_KEY = "core/root-token-generated"
-
-
-@dataclass(slots=True)
-class Mounted:
-    """A backend serving requests under `prefix` (e.g. `auth/alicloud/`)."""
-
-    prefix: str
-    backend: Backend
-    info: MountInfo
-    entry: MountEntry | None  # None for sys/
 
 
 class Runtime:
@@ -73,6 +65,7 @@ class Runtime:
         self.policies: PolicyStore
         self.authorizer: Authorizer
         self.mounts: MountTable
+        self.core: CoreContext  # what the built-in backends get; set in start()
         self.router = Router(self)
         self._sweeper: asyncio.Task[None] | None = None
         self.cluster_id = ""
@@ -110,6 +103,20 @@ class Runtime:
             CLUSTER_ID_KEY, lambda raw: raw or str(uuid.uuid4()).encode()
         )
         self.cluster_id = (cluster_id or b"").decode()
+        self.core = CoreContext(
+            config=self.config,
+            registry=self.registry,
+            clock=self.clock,
+            storage=self.storage,
+            tokens=self.tokens,
+            policies=self.policies,
+            authorizer=self.authorizer,
+            mounts=self.mounts,
+            router=self.router,
+            cluster_id=self.cluster_id,
+            mount_info=self.mount_info,
+            check_buildable=self.check_buildable,
+        )
         await self._sync_config_mounts()
 
     async def stop(self) -> None:
@@ -214,9 +221,7 @@ class Runtime:
     def build_backend(self, entry: MountEntry) -> Backend:
         info = self.mount_info(entry)
         if entry.type == "token":
-            from core.tokens.backend import token_backend
-
-            return token_backend(self)
+            return token_backend(self.core)
         spec = self.registry.get(entry.type)
         if spec is None:
             raise BadRequest(f"plugin not found in the catalog: {entry.type}")
@@ -254,10 +259,8 @@ class Router:
 
     def _sys_mount(self) -> Mounted:
         if self._sys is None:
-            from core.sys.backend import sys_backend
-
             info = MountInfo("sys/", "system", "system", 0, 0)
-            self._sys = Mounted("sys/", sys_backend(self._runtime), info, None)
+            self._sys = Mounted("sys/", sys_backend(self._runtime.core), info, None)
         return self._sys
 
     async def refresh(self) -> None:

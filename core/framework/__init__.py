@@ -10,6 +10,7 @@ from core.framework.errors import (
     WardgateError,
 )
 from core.framework.fields import CommaList, DurationSeconds, LowerStr, StrList, WeakStr
+from core.framework.network import ip_allowed
 from core.framework.path import (
     Backend,
     BackendContext,
@@ -24,6 +25,7 @@ from core.framework.path import (
     Request,
     Response,
 )
+from core.framework.storage import Delete, Put, Storage, StorageView, WriteOp
 
 __all__ = [
     "Backend",
@@ -32,6 +34,7 @@ __all__ = [
     "BadRequest",
     "Clock",
     "CommaList",
+    "Delete",
     "DurationSeconds",
     "LoginAuth",
     "LowerStr",
@@ -41,12 +44,17 @@ __all__ = [
     "Operation",
     "Path",
     "PermissionDenied",
+    "Put",
     "RenewRequest",
     "Request",
     "Response",
+    "Storage",
+    "StorageView",
     "StrList",
     "UpstreamError",
     "UpstreamTimeout",
     "WardgateError",
     "WeakStr",
+    "WriteOp",
+    "ip_allowed",
 ]

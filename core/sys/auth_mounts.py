@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from core.config import normalize_mount_path
+from core.context import CoreContext
 from core.framework.errors import BadRequest
 from core.framework.fields import parse_duration
 from core.framework.path import Request, Response
 from core.mounts import TOKEN_MOUNT_PATH, MountEntry, MountTuning, new_mount
-
-if TYPE_CHECKING:
-    from core.runtime import Runtime
 
 _TOKEN_TYPES = ("default-service", "default-batch", "service", "batch")
 
@@ -89,11 +87,11 @@ def _ttl(value: Any, what: str) -> int:
 
 
 class AuthMountEndpoints:
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, ctx: CoreContext) -> None:
+        self._ctx = ctx
 
     async def list(self, req: Request[Any]) -> Response:
-        table = await self._runtime.router.mounted()
+        table = await self._ctx.router.mounted()
         data = {
             m.entry.path: mount_data(m.entry)
             for m in sorted(table, key=lambda m: m.prefix)
@@ -115,7 +113,7 @@ class AuthMountEndpoints:
         data = req.data
         if not data.type:
             raise BadRequest("backend type must be specified as a string")
-        if data.type == "token" or self._runtime.registry.get(data.type) is None:
+        if data.type == "token" or self._ctx.registry.get(data.type) is None:
             raise BadRequest(f"plugin not found in the catalog: {data.type}")
         default = _ttl(data.config.get("default_lease_ttl"), "default TTL")
         maximum = _ttl(data.config.get("max_lease_ttl"), "max TTL")
@@ -128,26 +126,26 @@ class AuthMountEndpoints:
             tuning=MountTuning(default_lease_ttl=default, max_lease_ttl=maximum),
             plugin_config=dict(data.options or {}),
         )
-        await self._runtime.check_buildable(entry)
-        await self._runtime.mounts.enable(entry)
+        await self._ctx.check_buildable(entry)
+        await self._ctx.mounts.enable(entry)
 
     async def disable(self, req: Request[Any]) -> None:
         path = normalize_mount_path(req.captures["path"])
         if path == TOKEN_MOUNT_PATH:
             raise BadRequest("token credential backend cannot be disabled")
-        removed = await self._runtime.mounts.disable(path)
+        removed = await self._ctx.mounts.disable(path)
         if removed is None:
             return
         # As in Vault, disabling an auth method revokes every token it issued.
-        await self._runtime.tokens.revoke_mount(removed.accessor)
-        await _delete_prefix(self._runtime, removed.storage_prefix)
+        await self._ctx.tokens.revoke_mount(removed.accessor)
+        await _delete_prefix(self._ctx, removed.storage_prefix)
 
     async def read_tune(self, req: Request[Any]) -> Response:
         path = normalize_mount_path(req.captures["path"])
         entry = await self._entry(path)
         if entry is None:
             raise BadRequest(f'cannot fetch sysview for path "auth/{path}"')
-        info = self._runtime.mount_info(entry)
+        info = self._ctx.mount_info(entry)
         data = {
             "default_lease_ttl": info.default_lease_ttl,
             "description": entry.description,
@@ -173,11 +171,11 @@ class AuthMountEndpoints:
                 raise BadRequest("invalid value for 'token_type'")
             tuning.token_type = data.token_type
         _check_tuned_ttls(tuning)
-        await self._runtime.mounts.tune(path, tuning, data.description)
+        await self._ctx.mounts.tune(path, tuning, data.description)
 
     async def _entry(self, raw_path: str) -> MountEntry | None:
         path = normalize_mount_path(raw_path)
-        for mounted in await self._runtime.router.mounted():
+        for mounted in await self._ctx.router.mounted():
             if mounted.entry is not None and mounted.entry.path == path:
                 return mounted.entry
         return None
@@ -203,11 +201,11 @@ def _tune_ttl(value: Any) -> int:
         raise BadRequest(str(exc)) from None
 
 
-async def _delete_prefix(runtime: Runtime, prefix: str) -> None:
+async def _delete_prefix(ctx: CoreContext, prefix: str) -> None:
     from core.storage.base import Delete
 
     while True:
-        keys = await runtime.storage.list(prefix, limit=500)
+        keys = await ctx.storage.list(prefix, limit=500)
         if not keys:
             return
-        await runtime.storage.write([Delete(prefix + key) for key in keys])
+        await ctx.storage.write([Delete(prefix + key) for key in keys])

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from core.context import CoreContext
 from core.framework.errors import WardgateError
 from core.framework.openapi import openapi_document
 from core.framework.path import Backend, Operation, Path, Request, Response
 from core.sys.auth_mounts import AuthMountEndpoints, EnableInput, TuneInput
 from core.sys.policy import CapabilitiesInput, PolicyEndpoints, PolicyInput
-
-if TYPE_CHECKING:
-    from core.runtime import Runtime
 
 
 def wardgate_version() -> str:
@@ -22,9 +20,9 @@ def wardgate_version() -> str:
         return "0.0.0-dev"
 
 
-def sys_backend(runtime: Runtime) -> Backend:
-    mounts = AuthMountEndpoints(runtime)
-    policies = PolicyEndpoints(runtime)
+def sys_backend(ctx: CoreContext) -> Backend:
+    mounts = AuthMountEndpoints(ctx)
+    policies = PolicyEndpoints(ctx)
     read, write, delete, listing = (
         Operation.READ,
         Operation.UPDATE,
@@ -39,7 +37,7 @@ def sys_backend(runtime: Runtime) -> Backend:
         paths=[
             Path(
                 "health",
-                {read: _health(runtime), write: _not_allowed, delete: _not_allowed},
+                {read: _health(ctx), write: _not_allowed, delete: _not_allowed},
                 synopsis="Server health (no token needed).",
             ),
             Path("auth", {read: mounts.list}, synopsis="List the enabled auth methods."),
@@ -94,22 +92,22 @@ def sys_backend(runtime: Runtime) -> Backend:
             ),
             Path(
                 "internal/specs/openapi",
-                {read: _openapi(runtime)},
+                {read: _openapi(ctx)},
                 synopsis="The OpenAPI document, limited to what the caller may use.",
             ),
         ],
     )
 
 
-def _openapi(runtime: Runtime) -> Any:
+def _openapi(ctx: CoreContext) -> Any:
     async def openapi(req: Request[Any]) -> Response:
         caller = req.token
         acl = None
         if caller is not None and not caller.is_root:
-            acl = await runtime.policies.compiled(caller.policies)
+            acl = await ctx.policies.compiled(caller.policies)
         routes: list[tuple[str, Path]] = []
         open_paths: set[str] = set()
-        for mounted in await runtime.router.all_mounted():
+        for mounted in await ctx.router.all_mounted():
             routes.extend((mounted.prefix, path) for path in mounted.backend.paths)
             open_paths.update(mounted.prefix + name for name in mounted.backend.unauthenticated)
 
@@ -135,7 +133,7 @@ async def _not_allowed(req: Request[Any]) -> Response:
     raise _HealthMethodNotAllowed()
 
 
-def _health(runtime: Runtime) -> Any:
+def _health(ctx: CoreContext) -> Any:
     server_version = wardgate_version()
 
     async def health(req: Request[Any]) -> Response:
@@ -147,10 +145,10 @@ def _health(runtime: Runtime) -> Any:
             "replication_performance_mode": "disabled",
             "replication_dr_mode": "disabled",
             # The injected clock, like every other time the server reports.
-            "server_time_utc": int(runtime.clock.now()),
+            "server_time_utc": int(ctx.clock.now()),
             "version": server_version,
             "cluster_name": "wardgate",
-            "cluster_id": runtime.cluster_id,
+            "cluster_id": ctx.cluster_id,
         }
         return Response(raw_body=body)
 

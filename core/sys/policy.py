@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
+from core.context import CoreContext
 from core.framework.errors import BadRequest, InvalidRequest, PermissionDenied
 from core.framework.fields import CommaList, WeakStr
 from core.framework.path import Request, Response
 from core.policy import ROOT, PolicyRecord
 from core.tokens.issue import rfc3339
 from core.tokens.store import TokenEntry
-
-if TYPE_CHECKING:
-    from core.runtime import Runtime
 
 
 class PolicyInput(msgspec.Struct, kw_only=True):
@@ -43,15 +41,15 @@ def _flags(record: PolicyRecord) -> dict[str, Any]:
 
 
 class PolicyEndpoints:
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, ctx: CoreContext) -> None:
+        self._ctx = ctx
 
     async def list_legacy(self, req: Request[Any]) -> Response:
-        names = await self._runtime.policies.names()
+        names = await self._ctx.policies.names()
         return Response(data={"keys": names, "policies": names}, legacy_top_level=True)
 
     async def list_acl(self, req: Request[Any]) -> Response:
-        return Response(data={"keys": await self._runtime.policies.names()})
+        return Response(data={"keys": await self._ctx.policies.names()})
 
     async def _authorize_stored_name(self, req: Request[Any]) -> None:
         """Policy names are lower-cased, so `sys/policies/acl/ADMIN` reads, writes or deletes
@@ -69,13 +67,13 @@ class PolicyEndpoints:
         if not isinstance(entry, TokenEntry):
             raise PermissionDenied()
         params = {k: v for k, v in req.raw.items() if k not in req.captures}
-        await self._runtime.authorizer.check(
+        await self._ctx.authorizer.check(
             entry, prefix + lowered, req.operation, params, needs_sudo=False
         )
 
     async def read_legacy(self, req: Request[Any]) -> Response | None:
         await self._authorize_stored_name(req)
-        record = await self._runtime.policies.get(req.captures["name"])
+        record = await self._ctx.policies.get(req.captures["name"])
         if record is None:
             return None
         data = {**_flags(record), "rules": record.text, "version": record.version}
@@ -83,7 +81,7 @@ class PolicyEndpoints:
 
     async def read_acl(self, req: Request[Any]) -> Response | None:
         await self._authorize_stored_name(req)
-        record = await self._runtime.policies.get(req.captures["name"])
+        record = await self._ctx.policies.get(req.captures["name"])
         if record is None:
             return None
         data = {**_flags(record), "policy": record.text, "version": record.version}
@@ -97,14 +95,14 @@ class PolicyEndpoints:
         text = req.data.rules if legacy_rules else req.data.policy
         if not text or not str(text).strip():
             raise BadRequest("'policy' parameter not supplied or empty")
-        await self._runtime.policies.put(req.captures["name"], str(text))
+        await self._ctx.policies.put(req.captures["name"], str(text))
         if legacy_rules:
             return Response(warnings=["'rules' is deprecated, please use 'policy' instead"])
         return None
 
     async def delete(self, req: Request[Any]) -> None:
         await self._authorize_stored_name(req)
-        await self._runtime.policies.delete(req.captures["name"])
+        await self._ctx.policies.delete(req.captures["name"])
 
     # -- capabilities ------------------------------------------------------------------------
 
@@ -116,7 +114,7 @@ class PolicyEndpoints:
     async def capabilities(self, req: Request[CapabilitiesInput]) -> Response:
         if not req.data.token:
             raise BadRequest("missing token")
-        tokens = self._runtime.tokens
+        tokens = self._ctx.tokens
         entry = await tokens.get(tokens.hash(req.data.token))
         if entry is None or not tokens.is_live(entry):
             raise BadRequest("invalid token")
@@ -125,7 +123,7 @@ class PolicyEndpoints:
     async def capabilities_accessor(self, req: Request[CapabilitiesInput]) -> Response:
         if not req.data.accessor:
             raise BadRequest("missing accessor")
-        tokens = self._runtime.tokens
+        tokens = self._ctx.tokens
         token_hash = await tokens.hash_for_accessor(req.data.accessor)
         entry = None if token_hash is None else await tokens.get(token_hash)
         if entry is None or not tokens.is_live(entry):
@@ -140,7 +138,7 @@ class PolicyEndpoints:
         if ROOT in policies:
             per_path = {path: ["root"] for path in paths}
         else:
-            acl = await self._runtime.policies.compiled(policies)
+            acl = await self._ctx.policies.compiled(policies)
             per_path = {path: sorted(acl.capabilities(path)) for path in paths}
         result: dict[str, Any] = dict(per_path)
         if len(paths) == 1:

@@ -1,16 +1,18 @@
 """The built-in token auth method, mounted at `auth/token` (Vault's token store endpoints).
 
 It is declared exactly like a plugin (Paths of data), which keeps the plugin interface honest;
-unlike a plugin it may reach the runtime, because tokens are the core's own business.
+unlike a plugin it is handed the core's services (a CoreContext), because tokens are the core's
+own business.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
+from core.context import CoreContext
 from core.framework.envelope import AuthBlock
 from core.framework.errors import BadRequest, InvalidRequest, PermissionDenied, PolicyDenied
 from core.framework.fields import DurationSeconds, StrList, WeakStr
@@ -29,9 +31,6 @@ from core.tokens.issue import auth_block, lookup_data, sanitize_policies
 from core.tokens.roles import RoleDecision, RoleEndpoints, RoleInput, RoleStore, TokenRole, decide
 from core.tokens.store import TokenEntry, random_id
 from core.tokens.ttl import calculate_ttl, elapsed_seconds
-
-if TYPE_CHECKING:
-    from core.runtime import Runtime
 
 
 class CreateInput(msgspec.Struct, kw_only=True):
@@ -73,9 +72,9 @@ class RenewSelfInput(msgspec.Struct, kw_only=True):
     increment: DurationSeconds = DurationSeconds(0)
 
 
-def token_backend(runtime: Runtime) -> Backend:
-    roles = RoleStore(StorageView(runtime.storage, "sys/token-role/"))
-    endpoints = _TokenEndpoints(runtime, roles)
+def token_backend(ctx: CoreContext) -> Backend:
+    roles = RoleStore(StorageView(ctx.storage, "sys/token-role/"))
+    endpoints = _TokenEndpoints(ctx, roles)
     role_endpoints = RoleEndpoints(roles)
     write = Operation.UPDATE
     return Backend(
@@ -193,9 +192,9 @@ def _display_name(given: str) -> str:
 
 
 class _TokenEndpoints:
-    def __init__(self, runtime: Runtime, roles: RoleStore) -> None:
-        self._runtime = runtime
-        self._store = runtime.tokens
+    def __init__(self, ctx: CoreContext, roles: RoleStore) -> None:
+        self._ctx = ctx
+        self._store = ctx.tokens
         self._roles = roles
 
     # -- create ------------------------------------------------------------------------------
@@ -278,7 +277,7 @@ class _TokenEndpoints:
             backend_max=0,
             explicit_max=explicit_max_ttl,
         )
-        now = self._runtime.clock.now()
+        now = self._ctx.clock.now()
         entry = TokenEntry(
             accessor="" if token_type == "batch" else random_id(24),
             policies=policies,
@@ -309,7 +308,7 @@ class _TokenEndpoints:
 
     async def _missing_policy_warnings(self, policies: list[str]) -> list[str]:
         """Vault creates the token anyway but says which policies do not exist (yet)."""
-        store = self._runtime.policies
+        store = self._ctx.policies
         return [
             f'Policy "{name}" does not exist'
             for name in policies
@@ -325,7 +324,7 @@ class _TokenEndpoints:
         entry = await self._store.get(self._store.hash(token))
         if entry is None or not self._store.is_live(entry):
             raise PermissionDenied("bad token")
-        return Response(data=lookup_data(entry, token, now=self._runtime.clock.now()))
+        return Response(data=lookup_data(entry, token, now=self._ctx.clock.now()))
 
     async def lookup_self(self, req: Request[Any]) -> Response:
         token = self._caller(req)
@@ -336,11 +335,11 @@ class _TokenEndpoints:
             entry = await self._store.get(self._store.hash(token))
         if entry is None:
             raise PermissionDenied()
-        return Response(data=lookup_data(entry, token, now=self._runtime.clock.now()))
+        return Response(data=lookup_data(entry, token, now=self._ctx.clock.now()))
 
     async def lookup_accessor(self, req: Request[AccessorInput]) -> Response:
         _, entry = await self._by_accessor(req.data.accessor)
-        return Response(data=lookup_data(entry, "", now=self._runtime.clock.now()))
+        return Response(data=lookup_data(entry, "", now=self._ctx.clock.now()))
 
     async def list_accessors(self, req: Request[Any]) -> Response | None:
         keys = await self._store.accessors()
@@ -377,7 +376,7 @@ class _TokenEndpoints:
             raise BadRequest("lease is not renewable")
         backend_ttl, backend_max, period = entry.creation_ttl, entry.max_ttl, entry.period
         if entry.mount_accessor:
-            issuer = await self._runtime.router.by_accessor(entry.mount_accessor)
+            issuer = await self._ctx.router.by_accessor(entry.mount_accessor)
             if issuer is None:
                 raise BadRequest("the auth method that issued this token no longer exists")
             mount_info = issuer.info
@@ -389,7 +388,7 @@ class _TokenEndpoints:
                 )
                 backend_ttl, backend_max, period = fresh.ttl, fresh.max_ttl, fresh.period
                 entry.max_ttl, entry.period = fresh.max_ttl, fresh.period
-        now = self._runtime.clock.now()
+        now = self._ctx.clock.now()
         result = calculate_ttl(
             increment=increment,
             backend_ttl=backend_ttl,

@@ -16,17 +16,16 @@ leaves a token without its indexes.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 import os
 import string
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import msgspec
 
 from core.framework.errors import PermissionDenied
 from core.framework.fields import json_encoder
+from core.framework.network import ip_allowed
 from core.framework.path import Clock, LoginAuth
 from core.storage.base import Delete, Put, StorageView, WriteOp
 
@@ -330,19 +329,3 @@ class TokenStore:
 def _expiry_key(expire_time: float, token_hash: str) -> str:
     # Rounded up, so "key time <= now" always means the token really has expired.
     return f"expiry/{math.ceil(expire_time):0{_EXPIRY_DIGITS}d}/{token_hash}"
-
-
-def ip_allowed(client_ip: str | None, cidrs: Iterable[str]) -> bool:
-    if not client_ip:
-        return False
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return False
-    for cidr in cidrs:
-        try:
-            if address in ipaddress.ip_network(cidr, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False

@@ -24,7 +24,7 @@ import math
 from datetime import datetime
 
 from core.framework.errors import BadRequest
-from core.storage.base import Put, Storage
+from core.framework.storage import Put, Storage
 
 _SEEN = "seen/"
 _EXP = "exp/"

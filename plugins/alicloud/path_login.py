@@ -24,9 +24,9 @@ from core.framework import (
     Response,
     WeakStr,
 )
+from core.framework.network import ip_allowed
 from core.framework.path import Clock
 from core.framework.token_fields import login_auth
-from core.tokens.store import ip_allowed
 from plugins.alicloud.arn import matches, parse_caller, parse_role_binding
 from plugins.alicloud.payload import (
     OPTIONAL_SIGNED_PARAMS,

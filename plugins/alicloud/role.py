@@ -12,8 +12,8 @@ import msgspec
 
 from core.framework.errors import BadRequest
 from core.framework.fields import json_encoder
+from core.framework.storage import StorageView
 from core.framework.token_fields import TokenSettings
-from core.storage.base import StorageView
 
 ROLE_PREFIX = "role/"
 _NAME = re.compile(r"\w([\w.-]*\w)?", re.ASCII)
