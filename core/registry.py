@@ -5,7 +5,7 @@ at import time, so `build_app` decides exactly what is loaded."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -44,6 +44,8 @@ class PluginSpec:
     login: LoginHelper | None = None
     dev: DevHook | None = None
     commands: dict[str, Command] = field(default_factory=dict)
+    # The arguments `login` takes, name -> one line of help (`wardgate login -h` lists them).
+    login_args: Mapping[str, str] = field(default_factory=dict)
 
 
 class PluginRegistry:
@@ -59,11 +61,12 @@ class PluginRegistry:
         login: LoginHelper | None = None,
         dev: DevHook | None = None,
         commands: dict[str, Command] | None = None,
+        login_args: Mapping[str, str] | None = None,
     ) -> None:
         if type_ in self._plugins or type_ == "token":
             raise ValueError(f"auth method type {type_!r} is already registered")
         self._plugins[type_] = PluginSpec(
-            type_, factory, description, login, dev, dict(commands or {})
+            type_, factory, description, login, dev, dict(commands or {}), dict(login_args or {})
         )
 
     def command(self, name: str) -> Command | None:

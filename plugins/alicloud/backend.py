@@ -98,13 +98,14 @@ async def dev_environment(server_url: str) -> AsyncIterator[DevEnvironment]:
 
 def register(registry: PluginRegistry) -> None:
     from plugins.alicloud.cli import sts_emulator_command
-    from plugins.alicloud.login import login_payload_from_args
+    from plugins.alicloud.login import LOGIN_ARGS, login_payload_from_args
 
     registry.add(
         "alicloud",
         factory,
         description="Alibaba Cloud RAM identities (signed STS GetCallerIdentity)",
         login=login_payload_from_args,
+        login_args=LOGIN_ARGS,
         dev=dev_environment,
         commands={"sts-emulator": sts_emulator_command},
     )

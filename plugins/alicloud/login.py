@@ -1,19 +1,36 @@
 """The client side of an AliCloud login: sign GetCallerIdentity and build Vault's login body.
 
 Used by `wardgate login -method=alicloud role=R region=cn-hangzhou [access_key=...
-secret_key=... security_token=...]` and by programs (`login()`). With no keys given, credentials
-come from the Alibaba Cloud default chain (environment, profiles, ECS RAM role metadata,
-OIDC/RRSA) through the `alibabacloud-credentials` package.
+secret_key=... security_token=...]`, by `wardgate agent` (whose Vault Agent config names
+arrive here too: `access_secret`, `access_token`), and by programs (`login()`). With no keys
+given, credentials come from the Alibaba Cloud default chain (see credentials.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import httpx
 
+from plugins.alicloud.credentials import CredentialsError, CredentialSource, resolve
 from plugins.alicloud.signer import sign_get_caller_identity
+
+# What `wardgate login -method=alicloud` and an agent's `method "alicloud"` config take; listed
+# by `wardgate login -h`.
+LOGIN_ARGS: dict[str, str] = {
+    "role": "the wardgate role to log in with (required)",
+    "region": "Alibaba Cloud region whose STS endpoint is signed for, e.g. cn-hangzhou (required)",
+    "access_key": "AccessKey ID (default: the credential chain)",
+    "secret_key": "AccessKey secret (Vault Agent's name: access_secret)",
+    "security_token": "STS security token of temporary keys (Vault Agent's name: access_token)",
+    "role_arn": "assume this RAM role with the keys first (with role_session_name)",
+    "role_session_name": "session name when assuming role_arn (default wardgate)",
+    "role_name": "the ECS instance's RAM role, read from instance metadata",
+    "credential_poll_interval": "Vault Agent key, accepted: credentials are read at every login",
+}
+_ALIASES = {"access_secret": "secret_key", "access_token": "security_token"}
 
 
 class LoginArgumentError(ValueError):
@@ -27,6 +44,9 @@ async def login_payload(
     access_key: str | None = None,
     secret_key: str | None = None,
     security_token: str | None = None,
+    role_arn: str | None = None,
+    role_session_name: str | None = None,
+    role_name: str | None = None,
 ) -> dict[str, str]:
     """The JSON body for `POST auth/<mount>/login`, POST-signed for the regional STS host."""
     if not role:
@@ -39,43 +59,51 @@ async def login_payload(
         raise LoginArgumentError("access_key and secret_key go together")
     if security_token and not access_key:
         raise LoginArgumentError("security_token needs access_key and secret_key")
-    if access_key and secret_key:
+    source = CredentialSource(
+        access_key, secret_key, security_token, role_arn, role_session_name, role_name
+    )
+    if access_key and secret_key and not role_arn:
         key_id, secret, token = access_key, secret_key, security_token
     else:
-        key_id, secret, token = await asyncio.to_thread(_default_credentials)
+        try:
+            found = await asyncio.to_thread(resolve, source)
+        except CredentialsError as exc:
+            raise LoginArgumentError(str(exc)) from None
+        key_id, secret, token = found.access_key_id, found.access_key_secret, found.security_token
     signed = sign_get_caller_identity(key_id, secret, region=region, security_token=token or None)
     return {"role": role, **signed.login_data()}
 
 
-def _default_credentials() -> tuple[str, str, str | None]:
-    # Imported here: the package reads its environment variables at import time.
-    from alibabacloud_credentials.client import Client  # type: ignore[import-untyped]
-
-    try:
-        credential = Client().get_credential()
-    except Exception as exc:  # the chain raises plain exceptions of several kinds
-        raise LoginArgumentError(
-            "no Alibaba Cloud credentials found (give access_key= and secret_key=, or set up "
-            f"the default credential chain): {exc}"
-        ) from None
-    if not credential.access_key_id or not credential.access_key_secret:
-        raise LoginArgumentError("the default credential chain returned no access key")
-    return credential.access_key_id, credential.access_key_secret, credential.security_token
-
-
 async def login_payload_from_args(args: dict[str, str]) -> dict[str, Any]:
-    """`wardgate login -method=alicloud k=v ...` (the plugin's CLI login helper; the CLI takes
-    `mount=` itself, as it does for every method)."""
-    known = {"role", "region", "access_key", "secret_key", "security_token"}
-    unknown = sorted(set(args) - known)
+    """The plugin's login helper (`wardgate login -method=alicloud k=v ...`, `wardgate agent`;
+    both take the mount themselves)."""
+    given = {_ALIASES.get(k, k): v for k, v in args.items()}
+    if len(given) != len(args):
+        raise LoginArgumentError(
+            "give secret_key or access_secret, security_token or access_token, not both"
+        )
+    unknown = sorted(set(given) - set(LOGIN_ARGS))
     if unknown:
-        raise LoginArgumentError(f"unknown login arguments: {', '.join(unknown)}")
+        raise LoginArgumentError(f"unknown login argument(s): {', '.join(unknown)}")
+    poll = given.pop("credential_poll_interval", "60")
+    if not str(poll).isdigit() or int(poll) <= 0:
+        raise LoginArgumentError(
+            f"credential_poll_interval must be a positive number of seconds, not {poll!r}"
+        )
     return await login_payload(
-        args.get("role", ""),
-        args.get("region", ""),
-        access_key=args.get("access_key"),
-        secret_key=args.get("secret_key"),
-        security_token=args.get("security_token"),
+        given.get("role", ""),
+        given.get("region", ""),
+        **{
+            k: given.get(k) or None
+            for k in (
+                "access_key",
+                "secret_key",
+                "security_token",
+                "role_arn",
+                "role_session_name",
+                "role_name",
+            )
+        },
     )
 
 
@@ -107,8 +135,6 @@ async def login(
 
 def contextlib_client(client: httpx.AsyncClient | None) -> Any:
     """Use the caller's client as is, or a short-lived one of our own."""
-    import contextlib
-
     if client is not None:
         return contextlib.nullcontext(client)
     return httpx.AsyncClient(timeout=30)

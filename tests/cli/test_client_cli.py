@@ -271,16 +271,16 @@ def test_usage_errors_exit_1(cli: Cli) -> None:
         ("list",),
         ("list", "a", "b"),
         ("read", "-nope", "x"),
-        ("read", "-format=yaml", "sys/auth"),
+        ("read", "-format=xml", "sys/auth"),
         ("write", "p", "novalue"),
         ("status", "-ca-cert=/nonexistent/ca.pem"),
         ("status", "-tls-skip-verify=maybe"),
     ):
         result = cli(*args)
         assert result.returncode == 1, args
-        assert "usage: wardgate" in result.stderr, args
+        assert "Usage: wardgate" in result.stderr, args
     helped = cli("read", "-h")
-    assert helped.returncode == 0 and "usage: wardgate read" in helped.stdout
+    assert helped.returncode == 0 and "Usage: wardgate read" in helped.stdout
 
 
 # -- addresses and tokens from the environment -------------------------------------------------
