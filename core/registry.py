@@ -14,7 +14,7 @@ from typing import Any
 from core.framework.path import BackendFactory
 
 ENTRY_POINT_GROUP = "wardgate.plugins"
-BUILTIN_PLUGINS = ("plugins.alicloud.backend:register",)
+BUILTIN_PLUGINS = ("plugins.alicloud.backend:register", "plugins.approle.backend:register")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from core.config import Config, normalize_mount_path, resolve_secret, resolve_se
 from core.context import CoreContext, Mounted
 from core.framework.errors import BadRequest, Unavailable
 from core.framework.fields import parse_duration
+from core.framework.keyed import KeyedHasher
 from core.framework.path import (
     Backend,
     BackendContext,
@@ -66,6 +67,7 @@ class Runtime:
         self.authorizer: Authorizer
         self.mounts: MountTable
         self.core: CoreContext  # what the built-in backends get; set in start()
+        self.hasher: KeyedHasher
         self.router = Router(self)
         self._sweeper: asyncio.Task[None] | None = None
         self.cluster_id = ""
@@ -92,9 +94,10 @@ class Runtime:
 
     async def _prepare(self) -> None:
         self.mounts = MountTable(self.storage)
-        self.tokens = TokenStore(
-            StorageView(self.storage, "sys/token/"), await self._hmac_key(), self.clock
-        )
+        server_key = await self._hmac_key()
+        # Plugins get keys derived from the server key, one per mount (see core/framework/keyed).
+        self.hasher = KeyedHasher(server_key).derive("wardgate plugin keys")
+        self.tokens = TokenStore(StorageView(self.storage, "sys/token/"), server_key, self.clock)
         self.policies = PolicyStore(StorageView(self.storage, "sys/policy/"), clock=self.clock)
         await self.policies.ensure_default()
         self.authorizer = Authorizer(self.policies)
@@ -233,6 +236,7 @@ class Runtime:
             logger=logging.getLogger(f"wardgate.auth.{entry.path.rstrip('/')}"),
             clock=self.clock,
             dev_mode=self.dev_mode,
+            hasher=self.hasher.derive("mount " + entry.uuid),
         )
         return spec.factory(context)
 

@@ -10,7 +10,8 @@ from core.framework.errors import (
     WardgateError,
 )
 from core.framework.fields import CommaList, DurationSeconds, LowerStr, StrList, WeakStr
-from core.framework.network import ip_allowed
+from core.framework.keyed import KeyedHasher, same_digest
+from core.framework.network import ip_allowed, is_subset
 from core.framework.path import (
     Backend,
     BackendContext,
@@ -26,8 +27,10 @@ from core.framework.path import (
     Response,
 )
 from core.framework.storage import Delete, Put, Storage, StorageView, WriteOp
+from core.framework.timefmt import ZERO_TIME, rfc3339
 
 __all__ = [
+    "ZERO_TIME",
     "Backend",
     "BackendContext",
     "BackendFactory",
@@ -36,6 +39,7 @@ __all__ = [
     "CommaList",
     "Delete",
     "DurationSeconds",
+    "KeyedHasher",
     "LoginAuth",
     "LowerStr",
     "MountInfo",
@@ -57,4 +61,7 @@ __all__ = [
     "WeakStr",
     "WriteOp",
     "ip_allowed",
+    "is_subset",
+    "rfc3339",
+    "same_digest",
 ]

@@ -23,3 +23,17 @@ def ip_allowed(client_ip: str | None, cidrs: Iterable[str]) -> bool:
         except ValueError:
             continue
     return False
+
+
+def is_subset(inner: Iterable[str], outer: Iterable[str]) -> bool:
+    """Whether every network of `inner` lies inside some network of `outer` (both valid CIDRs
+    or addresses; mixed IP versions never contain each other)."""
+    outer_nets = [ipaddress.ip_network(c, strict=False) for c in outer]
+    for cidr in inner:
+        net = ipaddress.ip_network(cidr, strict=False)
+        if not any(
+            net.version == o.version and net.subnet_of(o)  # type: ignore[arg-type]
+            for o in outer_nets
+        ):
+            return False
+    return True

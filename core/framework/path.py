@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from core.framework.keyed import KeyedHasher
 from core.storage.base import StorageView
 
 In = TypeVar("In")
@@ -203,6 +204,9 @@ class BackendContext:
     clock: Clock
     # The dev server points plugins at local fakes through this (see `wardgate server --dev`).
     dev_mode: bool = False
+    # Keyed hashes for secrets the plugin keeps (a key of this mount's own); None only in
+    # contexts built by hand for tests of plugins that keep no secrets.
+    hasher: KeyedHasher | None = None
 
 
 BackendFactory = Callable[[BackendContext], Backend]

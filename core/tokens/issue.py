@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from core.framework.envelope import AuthBlock
 from core.framework.errors import BadRequest
 from core.framework.path import LoginAuth, MountInfo
+from core.framework.timefmt import rfc3339 as rfc3339
 from core.tokens.store import TokenEntry, random_id
 from core.tokens.ttl import calculate_ttl
 
@@ -93,14 +93,6 @@ def auth_block(entry: TokenEntry, token: str, *, ttl: int) -> AuthBlock:
         orphan=entry.orphan,
         num_uses=max(entry.num_uses, 0),
     )
-
-
-def rfc3339(ts: float) -> str:
-    """A time as Go's RFC3339Nano prints it: the fraction without trailing zeros, and none at
-    all on a whole second (`2026-11-22T08:17:18.2414094Z`, `2026-12-24T08:02:18Z`)."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    fraction = f"{moment.microsecond:06d}".rstrip("0")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
 
 
 def lookup_data(entry: TokenEntry, token: str, *, now: float) -> dict[str, Any]:
