@@ -165,7 +165,13 @@ class MountTable:
         await self._storage.update(MOUNTS_KEY, remove)
         return removed[0] if removed else None
 
-    async def tune(self, path: str, tuning: MountTuning, description: str | None) -> None:
+    async def tune(
+        self,
+        path: str,
+        tuning: MountTuning,
+        description: str | None,
+        plugin_config: dict[str, Any] | None = None,
+    ) -> None:
         def change(raw: bytes | None) -> bytes | None:
             table = decode_table(raw)
             for entry in table:
@@ -173,6 +179,8 @@ class MountTable:
                     entry.tuning = tuning
                     if description is not None:
                         entry.description = description
+                    if plugin_config is not None:
+                        entry.plugin_config = plugin_config
                     return _encoder.encode(table)
             raise BadRequest(f"cannot tune '{path}': no auth mount at that path")
 

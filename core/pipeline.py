@@ -35,8 +35,8 @@ from core.framework.errors import (
     WardgateError,
 )
 from core.framework.fields import decode_input, unknown_fields, unknown_fields_warning
-from core.framework.help import help_response
 from core.framework.path import LoginAuth, Operation, Path, Request, Response, TokenInfo
+from core.framework.path_help import help_body
 from core.runtime import Runtime
 from core.tokens.issue import auth_block, entry_for_login
 from core.tokens.store import Authenticated
@@ -204,22 +204,26 @@ class Pipeline:
         if path_def is None:
             raise UnsupportedPath()
         if wants_help:
-            return _envelope(help_response(mounted.backend, path_def), [])
+            body = help_body(mounted.prefix, mounted.backend, path_def, mounted.prefix + rel)
+            return HTTPResponse(encode(body), headers=_HEADERS)
         handler = path_def.operations.get(request.operation)
         if handler is None:
             raise UnsupportedOperation()
         request.data = decode_input(path_def.fields, raw)
         result = await handler(request)
-        if result is None:
-            if request.operation in (Operation.READ, Operation.LIST):
-                raise NotFound()  # a missing item or an empty list: 404 {"errors":[]}
-            return HTTPResponse(status_code=204, headers=_HEADERS)
-        if result.raw_body is not None:
+        if result is not None and result.raw_body is not None:
             return HTTPResponse(encode(result.raw_body), result.status, headers=_HEADERS)
-        warnings = list(result.warnings)
         unknown = unknown_fields(
             path_def.fields, {k: v for k, v in params.items() if k not in captures}
         )
+        if result is None:
+            if request.operation in (Operation.READ, Operation.LIST):
+                raise NotFound()  # a missing item or an empty list: 404 {"errors":[]}
+            if not unknown:
+                return HTTPResponse(status_code=204, headers=_HEADERS)
+            # A write that ignored fields says so (200 with the warning), never a silent 204.
+            result = Response()
+        warnings = list(result.warnings)
         if unknown:
             warnings.append(unknown_fields_warning(unknown))
         if isinstance(result.auth, LoginAuth):

@@ -1,4 +1,4 @@
-"""`?help=1`: help text and the path's field schema, generated from the Path declaration."""
+"""The field schema of a Path declaration, shared by `?help=1` and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from core.framework.fields import (
     StrList,
     encode_hook,
 )
-from core.framework.path import Backend, Path, Response
 
 
 def _type_schema(annotation: Any) -> dict[str, Any]:
@@ -55,21 +54,3 @@ def field_schema(fields: type[msgspec.Struct]) -> dict[str, Any]:
             entry["default"] = msgspec.to_builtins(field.default, enc_hook=encode_hook)
         schema[field.encode_name] = entry
     return schema
-
-
-def help_response(backend: Backend, path: Path) -> Response:
-    operations = sorted(op.value for op in path.operations)
-    text = "\n\n".join(
-        part
-        for part in (
-            f"Request: {path.pattern}",
-            f"Operations: {', '.join(operations)}",
-            path.synopsis,
-            path.description,
-            backend.help,
-        )
-        if part
-    )
-    return Response(
-        data={"help": text, "operations": operations, "fields": field_schema(path.fields)}
-    )

@@ -26,10 +26,17 @@ class EnableInput(msgspec.Struct, kw_only=True):
 
 
 class TuneInput(msgspec.Struct, kw_only=True):
+    # Absent, null and "" all mean "unchanged" (the bao CLI sends "" for every TTL flag not
+    # given); "system" resets to the system default.
     default_lease_ttl: Any = None
     max_lease_ttl: Any = None
     description: str | None = None
     token_type: str | None = None
+    # Plugin settings to change (merged into the mount's; a null value removes a setting).
+    # The bao CLI sends `"options": null` on every tune.
+    options: dict[str, Any] | None = None
+    # Sent by the bao CLI; wardgate caches no responses, so only false is meaningful.
+    force_no_cache: bool = False
 
 
 def mount_data(entry: MountEntry) -> dict[str, Any]:
@@ -161,17 +168,35 @@ class AuthMountEndpoints:
         if entry is None:
             raise BadRequest(f'tune of path "auth/{path}" failed: no mount entry found')
         data = req.data
+        if data.force_no_cache:
+            raise BadRequest("force_no_cache is not supported: wardgate caches no responses")
         tuning = msgspec.structs.replace(entry.tuning)
-        if data.default_lease_ttl is not None:
+        if data.default_lease_ttl not in (None, ""):
             tuning.default_lease_ttl = _tune_ttl(data.default_lease_ttl)
-        if data.max_lease_ttl is not None:
+        if data.max_lease_ttl not in (None, ""):
             tuning.max_lease_ttl = _tune_ttl(data.max_lease_ttl)
         if data.token_type is not None:
             if data.token_type not in _TOKEN_TYPES:
                 raise BadRequest("invalid value for 'token_type'")
             tuning.token_type = data.token_type
         _check_tuned_ttls(tuning)
-        await self._ctx.mounts.tune(path, tuning, data.description)
+        plugin_config = None
+        if data.options:
+            plugin_config = await self._tuned_options(entry, data.options)
+        await self._ctx.mounts.tune(path, tuning, data.description, plugin_config)
+
+    async def _tuned_options(self, entry: MountEntry, options: dict[str, Any]) -> dict[str, Any]:
+        if entry.type == "token":
+            raise BadRequest("the token auth method takes no options")
+        merged = dict(entry.plugin_config)
+        for key, value in options.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        # Built once with the new settings, so a bad value fails the tune, not the mount.
+        await self._ctx.check_buildable(msgspec.structs.replace(entry, plugin_config=merged))
+        return merged
 
     async def _entry(self, raw_path: str) -> MountEntry | None:
         path = normalize_mount_path(raw_path)
@@ -193,7 +218,7 @@ def _check_tuned_ttls(tuning: MountTuning) -> None:
 
 
 def _tune_ttl(value: Any) -> int:
-    if value in ("", "system"):
+    if value == "system":
         return 0  # back to the system default
     try:
         return parse_duration(value)

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from core.context import CoreContext
-from core.framework.errors import WardgateError
 from core.framework.openapi import openapi_document
 from core.framework.path import Backend, Operation, Path, Request, Response
 from core.sys.auth_mounts import AuthMountEndpoints, EnableInput, TuneInput
 from core.sys.policy import CapabilitiesInput, PolicyEndpoints, PolicyInput
-
-
-def wardgate_version() -> str:
-    try:
-        return version("wardgate")
-    except PackageNotFoundError:
-        return "0.0.0-dev"
+from core.sys.secret_mounts import MountInput, SecretMountEndpoints
+from core.sys.status import get_only, health, leader, seal_status
+from core.version import wardgate_version
 
 
 def sys_backend(ctx: CoreContext) -> Backend:
     mounts = AuthMountEndpoints(ctx)
     policies = PolicyEndpoints(ctx)
+    engines = SecretMountEndpoints(ctx)
+    server_version = wardgate_version()
     read, write, delete, listing = (
         Operation.READ,
         Operation.UPDATE,
@@ -33,12 +29,22 @@ def sys_backend(ctx: CoreContext) -> Backend:
     policy_write = {write: policies.write, Operation.CREATE: policies.write}
     return Backend(
         help="System endpoints: health, auth methods, policies, capabilities, OpenAPI.",
-        unauthenticated=frozenset({"health", "internal/specs/openapi"}),
+        unauthenticated=frozenset({"health", "seal-status", "leader", "internal/specs/openapi"}),
         paths=[
             Path(
                 "health",
-                {read: _health(ctx), write: _not_allowed, delete: _not_allowed},
+                get_only(health(ctx, server_version)),
                 synopsis="Server health (no token needed).",
+            ),
+            Path(
+                "seal-status",
+                get_only(seal_status(ctx, server_version)),
+                synopsis="Seal status (no token needed): wardgate is never sealed.",
+            ),
+            Path(
+                "leader",
+                get_only(leader),
+                synopsis="HA status (no token needed): wardgate has no HA leader election.",
             ),
             Path("auth", {read: mounts.list}, synopsis="List the enabled auth methods."),
             # Vault's root-protected `auth/*`: managing auth methods needs sudo.
@@ -46,6 +52,13 @@ def sys_backend(ctx: CoreContext) -> Backend:
                 "auth/{path*}/tune", tune_ops, TuneInput, sudo=True, synopsis="Tune an auth method."
             ),
             Path("mounts/auth/{path*}/tune", tune_ops, TuneInput, synopsis="Tune an auth method."),
+            Path("mounts", {read: engines.list}, synopsis="List the secret-engine mounts."),
+            Path(
+                "mounts/{path*}",
+                {read: engines.read, write: engines.enable, delete: engines.disable},
+                MountInput,
+                synopsis="Read, enable or disable a secret-engine mount (wardgate has none).",
+            ),
             Path(
                 "auth/{path*}",
                 {read: mounts.read, write: mounts.enable, delete: mounts.disable},
@@ -121,35 +134,3 @@ def _openapi(ctx: CoreContext) -> Any:
         return Response(raw_body=openapi_document(wardgate_version(), routes, include))
 
     return openapi
-
-
-class _HealthMethodNotAllowed(WardgateError):
-    """Vault serves sys/health from a raw HTTP handler: another verb is a bare 405."""
-
-    status = 405
-
-
-async def _not_allowed(req: Request[Any]) -> Response:
-    raise _HealthMethodNotAllowed()
-
-
-def _health(ctx: CoreContext) -> Any:
-    server_version = wardgate_version()
-
-    async def health(req: Request[Any]) -> Response:
-        # A flat object, not an envelope (as Vault's sys/health).
-        body = {
-            "initialized": True,
-            "sealed": False,
-            "standby": False,
-            "replication_performance_mode": "disabled",
-            "replication_dr_mode": "disabled",
-            # The injected clock, like every other time the server reports.
-            "server_time_utc": int(ctx.clock.now()),
-            "version": server_version,
-            "cluster_name": "wardgate",
-            "cluster_id": ctx.cluster_id,
-        }
-        return Response(raw_body=body)
-
-    return health

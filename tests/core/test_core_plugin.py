@@ -125,12 +125,18 @@ async def test_plugin_help(psrv: Any) -> None:
     await enable(psrv, "kv")
     resp = await psrv.call("GET", "/v1/auth/kv/item/a", params={"help": "1"})
     assert resp.status_code == 200
-    data = resp.json()["data"]
-    assert "One item." in data["help"]
-    assert "Items are kept in the mount's own storage." in data["help"]
-    assert data["operations"] == ["delete", "read", "update"]
-    assert set(data["fields"]) == {"value", "ttl", "count"}
-    assert data["fields"]["ttl"]["format"] == "duration"
+    body = resp.json()
+    assert "Request:        auth/kv/item/a" in body["help"]
+    assert "One item." in body["help"]
+    assert "Items are kept in the mount's own storage." in body["help"]
+    assert "Operations:     delete, read, update" in body["help"]
+    for field in ("value (string)", "ttl (duration)", "count (integer)"):
+        assert f"    {field}" in body["help"]
+    (spec,) = body["openapi"]["paths"].values()
+    assert set(spec) >= {"get", "post", "delete"}
+    fields = spec["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert set(fields) == {"value", "ttl", "count"}
+    assert fields["ttl"]["format"] == "duration"
 
 
 async def test_a_broken_plugin_handler_is_a_generic_500(psrv: Any, probe: Any) -> None:

@@ -243,14 +243,20 @@ async def test_help_comes_from_the_path_declaration(server: Any) -> None:
     resp = await server.call("GET", "/v1/auth/token/create", params={"help": "1"})
     assert resp.status_code == 200
     body = resp.json()
-    assert list(body) == ENVELOPE_KEYS
-    data = body["data"]
-    assert "Create a token" in data["help"]
-    assert data["operations"] == ["update"]
-    assert data["fields"]["ttl"]["type"] == "integer"
-    assert data["fields"]["ttl"]["format"] == "duration"
-    assert data["fields"]["policies"]["type"] == "array"
-    assert data["fields"]["no_parent"] == {"type": "boolean", "default": False}
+    # Vault's help answer: a flat object, `help` being what `bao path-help` prints.
+    assert list(body) == ["help", "openapi", "see_also"]
+    assert body["help"].startswith("Request:        auth/token/create\n")
+    assert "Create a token" in body["help"]
+    assert "    ttl (duration)" in body["help"]
+    assert "    no_parent (boolean)" in body["help"]
+    assert body["see_also"] is None
+    spec = body["openapi"]["paths"]["/auth/token/create"]
+    assert list(spec) == ["description", "post"]
+    fields = spec["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert fields["ttl"]["type"] == "integer"
+    assert fields["ttl"]["format"] == "duration"
+    assert fields["policies"]["type"] == "array"
+    assert fields["no_parent"] == {"type": "boolean", "default": False}
 
 
 async def test_help_needs_a_token(server: Any) -> None:

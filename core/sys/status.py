@@ -1,0 +1,96 @@
+"""`sys/seal-status` and `sys/leader`: what `bao status`, hvac and health probes read.
+
+wardgate has no seal (nothing is encrypted with an unseal key: tokens are stored as keyed hashes)
+and no HA election (every server process serves every request from the shared storage), so it
+always answers "unsealed" and "no HA". Both are flat objects without the envelope and need no
+token, as in Vault, where raw HTTP handlers serve them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.context import CoreContext
+from core.framework.errors import WardgateError
+from core.framework.path import Handler, Operation, Request, Response
+
+CLUSTER_NAME = "wardgate"
+# Go's zero time, which Vault reports as the active time of a server without HA.
+_NO_ACTIVE_TIME = "0001-01-01T00:00:00Z"
+
+
+class _RawMethodNotAllowed(WardgateError):
+    """Vault serves these from raw HTTP handlers: another verb is a bare 405."""
+
+    status = 405
+
+
+async def not_allowed(req: Request[Any]) -> Response:
+    raise _RawMethodNotAllowed()
+
+
+def get_only(handler: Handler) -> dict[Operation, Handler]:
+    """A raw GET endpoint: the other verbs are 405, as Vault's raw handlers answer them."""
+    return {
+        Operation.READ: handler,
+        Operation.UPDATE: not_allowed,
+        Operation.DELETE: not_allowed,
+    }
+
+
+def seal_status(ctx: CoreContext, version: str) -> Handler:
+    async def handler(req: Request[Any]) -> Response:
+        body = {
+            # Never sealed, so no seal type and no key shares.
+            "type": "none",
+            "initialized": True,
+            "sealed": False,
+            "t": 0,
+            "n": 0,
+            "progress": 0,
+            "nonce": "",
+            "recovery_seal": False,
+            "version": version,
+            "commit_date": "",
+            "migration": False,
+            "cluster_name": CLUSTER_NAME,
+            "cluster_id": ctx.cluster_id,
+            "storage_type": ctx.config.storage.backend,
+        }
+        return Response(raw_body=body)
+
+    return handler
+
+
+async def leader(req: Request[Any]) -> Response:
+    body = {
+        "ha_enabled": False,
+        "is_self": False,
+        "active_time": _NO_ACTIVE_TIME,
+        "leader_address": "",
+        "leader_cluster_address": "",
+        "performance_standby": False,
+        "performance_standby_last_remote_wal": 0,
+        "raft_committed_index": 0,
+        "raft_applied_index": 0,
+    }
+    return Response(raw_body=body)
+
+
+def health(ctx: CoreContext, version: str) -> Handler:
+    async def handler(req: Request[Any]) -> Response:
+        body = {
+            "initialized": True,
+            "sealed": False,
+            "standby": False,
+            "replication_performance_mode": "disabled",
+            "replication_dr_mode": "disabled",
+            # The injected clock, like every other time the server reports.
+            "server_time_utc": int(ctx.clock.now()),
+            "version": version,
+            "cluster_name": CLUSTER_NAME,
+            "cluster_id": ctx.cluster_id,
+        }
+        return Response(raw_body=body)
+
+    return handler
