@@ -60,6 +60,15 @@ class LogConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     requests: bool = False  # one line per request (never with tokens or bodies)
 
 
+class InfisicalConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Serve Infisical's API under /api/v1/ (machine identities and their auth methods).
+    enabled: bool = True
+    # The auth mount serving each Infisical auth method, by its slug ("alicloud-auth" =
+    # "alicloud"); a method not named here is served by its plugin's default mount; "" turns
+    # the method off.
+    mounts: dict[str, str] = msgspec.field(default_factory=dict)
+
+
 class AuthMountConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     path: str
     type: str
@@ -74,6 +83,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     token: TokenConfig = msgspec.field(default_factory=TokenConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
+    infisical: InfisicalConfig = msgspec.field(default_factory=InfisicalConfig)
     auth: list[AuthMountConfig] = msgspec.field(default_factory=list)
 
     @property

@@ -37,8 +37,10 @@ from core.framework.errors import (
 from core.framework.fields import decode_input, unknown_fields, unknown_fields_warning
 from core.framework.path import LoginAuth, Operation, Path, Request, Response, TokenInfo
 from core.framework.path_help import help_body
+from core.infisical.face import PREFIX as INFISICAL_PREFIX
+from core.infisical.face import InfisicalFace
 from core.runtime import Runtime
-from core.tokens.issue import auth_block, entry_for_login
+from core.tokens.issue import auth_block, issue_login_token
 from core.tokens.store import Authenticated
 
 log = logging.getLogger("wardgate.request")
@@ -58,6 +60,12 @@ class Pipeline:
         self._runtime = runtime
         self._log_requests = runtime.config.log.requests
         self._max_body = runtime.config.server.max_request_size
+        # The second front door (Infisical's API under /api/v1/), on the same edges as /v1/.
+        self._infisical = (
+            InfisicalFace(runtime.config, lambda: runtime.core)
+            if runtime.config.infisical.enabled
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = HTTPRequest(scope, receive)
@@ -99,6 +107,8 @@ class Pipeline:
         method = request.method.upper()
         url_path = request.url.path
         if not url_path.startswith("/v1/"):
+            if self._infisical is not None and url_path.startswith(INFISICAL_PREFIX):
+                return await self._infisical.handle(request)
             raise NotFound()
         if method not in _KNOWN_METHODS:
             raise MethodNotAllowed()
@@ -235,11 +245,10 @@ class Pipeline:
     async def _issue_login_token(
         self, mounted: Mounted, path: str, login: LoginAuth, warnings: list[str]
     ) -> Any:
-        entry, ttl_warnings = entry_for_login(
-            login, mounted.info, path=path, now=self._runtime.clock.now()
+        entry, token, ttl_warnings = await issue_login_token(
+            self._runtime.tokens, login, mounted.info, path=path, now=self._runtime.clock.now()
         )
         warnings.extend(ttl_warnings)
-        token = await self._runtime.tokens.create(entry)
         return auth_block(entry, token, ttl=entry.creation_ttl)
 
 

@@ -182,6 +182,9 @@ class Backend:
     periodic: Callable[[], Awaitable[None]] | None = None
     # Called when the mount is removed or the server stops.
     close: Callable[[], Awaitable[None]] | None = None
+    # What the mount serves on other front doors, by face: "infisical" ->
+    # a core.infisical.method.InfisicalAuthMethod.
+    faces: dict[str, Any] = field(default_factory=dict)
 
 
 class Clock:

@@ -18,19 +18,18 @@ from core.framework.errors import BadRequest, InvalidRequest, PermissionDenied, 
 from core.framework.fields import DurationSeconds, StrList, WeakStr
 from core.framework.path import (
     Backend,
-    LoginAuth,
     MountInfo,
     Operation,
     Path,
-    RenewRequest,
     Request,
     Response,
 )
 from core.storage.base import StorageView
 from core.tokens.issue import auth_block, lookup_data, sanitize_policies
+from core.tokens.renew import renew_token
 from core.tokens.roles import RoleDecision, RoleEndpoints, RoleInput, RoleStore, TokenRole, decide
 from core.tokens.store import TokenEntry, random_id
-from core.tokens.ttl import calculate_ttl, elapsed_seconds
+from core.tokens.ttl import calculate_ttl
 
 
 class CreateInput(msgspec.Struct, kw_only=True):
@@ -370,40 +369,11 @@ class _TokenEndpoints:
     async def _renew(
         self, mount_info: MountInfo, token_hash: str, entry: TokenEntry, token: str, increment: int
     ) -> Response:
-        if entry.type == "batch":
-            raise BadRequest("batch tokens cannot be renewed")
-        if not entry.renewable or not entry.expire_time:
-            raise BadRequest("lease is not renewable")
-        backend_ttl, backend_max, period = entry.creation_ttl, entry.max_ttl, entry.period
-        if entry.mount_accessor:
-            issuer = await self._ctx.router.by_accessor(entry.mount_accessor)
-            if issuer is None:
-                raise BadRequest("the auth method that issued this token no longer exists")
-            mount_info = issuer.info
-            if issuer.backend.renew is not None and entry.login is not None:
-                # The plugin re-checks the login (role still there, still matching) and hands
-                # back the role's current TTL settings.
-                fresh: LoginAuth = await issuer.backend.renew(
-                    RenewRequest(entry.login, issuer.info)
-                )
-                backend_ttl, backend_max, period = fresh.ttl, fresh.max_ttl, fresh.period
-                entry.max_ttl, entry.period = fresh.max_ttl, fresh.period
-        now = self._ctx.clock.now()
-        result = calculate_ttl(
-            increment=increment,
-            backend_ttl=backend_ttl,
-            period=period,
-            mount_default=mount_info.default_lease_ttl,
-            mount_max=mount_info.max_lease_ttl,
-            backend_max=backend_max,
-            explicit_max=entry.explicit_max_ttl,
-            elapsed=elapsed_seconds(entry.creation_time, now),
+        stored, ttl, warnings = await renew_token(
+            self._ctx, mount_info, token_hash, entry, increment
         )
-        stored = await self._store.set_expiry(token_hash, entry, now + result.ttl)
-        if stored is None:  # revoked while we were renewing it
-            raise BadRequest("invalid token")
-        block: AuthBlock = auth_block(stored, token, ttl=result.ttl)
-        return Response(auth=block, warnings=result.warnings)
+        block: AuthBlock = auth_block(stored, token, ttl=ttl)
+        return Response(auth=block, warnings=warnings)
 
     # -- revoke ------------------------------------------------------------------------------
 

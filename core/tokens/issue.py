@@ -8,7 +8,7 @@ from core.framework.envelope import AuthBlock
 from core.framework.errors import BadRequest
 from core.framework.path import LoginAuth, MountInfo
 from core.framework.timefmt import rfc3339 as rfc3339
-from core.tokens.store import TokenEntry, random_id
+from core.tokens.store import TokenEntry, TokenStore, random_id
 from core.tokens.ttl import calculate_ttl
 
 
@@ -78,6 +78,23 @@ def entry_for_login(
         login=auth,
     )
     return entry, result.warnings
+
+
+async def issue_login_token(
+    store: TokenStore,
+    login: LoginAuth,
+    mount: MountInfo,
+    *,
+    path: str,
+    now: float,
+    group: str = "",
+) -> tuple[TokenEntry, str, list[str]]:
+    """Issue the token of a successful login, whichever face it came through: (entry,
+    token, warnings). `group` puts it in a token group (see core.tokens.store)."""
+    entry, warnings = entry_for_login(login, mount, path=path, now=now)
+    entry.group = group
+    token = await store.create(entry)
+    return entry, token, warnings
 
 
 def auth_block(entry: TokenEntry, token: str, *, ttl: int) -> AuthBlock:

@@ -8,6 +8,13 @@ database does not yield usable tokens without the key. Keys under the store's st
     parent/<parent hash>/<hash>    child index, for revoking a tree
     expiry/<epoch, 12 digits>/<hash>   time-ordered index, so the sweeper reads only what expired
     mount/<mount accessor>/<hash>  tokens issued by an auth mount, revoked when it is disabled
+    group-tokens/<group>/<hash>    tokens of a token group (below), revoked with the group
+    group/<group>                  the group's live bound CIDRs (JSON list)
+
+A token group ties tokens to a grant that outlives each of them (an Infisical identity's auth
+method, say): the group's CIDRs are read on every use, so narrowing them refuses tokens already
+issued at once, and dropping the group revokes its tokens. Group names are `/`-separated, so a
+prefix (`<identity>/`) names every group under it.
 
 Every write that creates or changes a token is one atomic storage write, so a kill -9 never
 leaves a token without its indexes.
@@ -58,6 +65,7 @@ class TokenEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
     mount_accessor: str = ""  # the auth mount that issued it ("" for auth/token)
     login: LoginAuth | None = None  # what the plugin returned, for its renew hook
     last_renewal_time: float = 0.0  # 0 = never renewed
+    group: str = ""  # the token group (see the module docstring); "" = none
 
     @property
     def is_root(self) -> bool:
@@ -81,7 +89,13 @@ class Authenticated:
         return self.entry.num_uses == -1
 
 
+class IpNotAllowed(PermissionDenied):
+    """The token's live group CIDRs do not include the client: a plain 403 on Vault's face,
+    Infisical's IP message on its own."""
+
+
 _entry_decoder = msgspec.json.Decoder(TokenEntry)
+_cidr_decoder = msgspec.json.Decoder(list[str])
 _encoder = json_encoder()
 
 
@@ -147,6 +161,11 @@ class TokenStore:
             entry = await self._spend_use(token_hash)
         return Authenticated(token_hash, entry, token)
 
+    async def check(self, token: str, client_ip: str | None) -> Authenticated:
+        """Validate a presented token without spending a use; raises PermissionDenied."""
+        token_hash, entry = await self._valid(token, client_ip)
+        return Authenticated(token_hash, entry, token)
+
     async def peek(self, token: str, client_ip: str | None) -> Authenticated | None:
         """The token if it is valid, without spending a use; None otherwise (for paths that
         need no token but may tailor their answer to one)."""
@@ -169,11 +188,46 @@ class TokenStore:
             raise PermissionDenied(log_detail=f"token not allowed from {client_ip}")
         if entry.num_uses == -1:
             raise PermissionDenied(log_detail="token use limit reached")
+        if entry.group:
+            await self._check_group(entry.group, client_ip)
         if entry.parent_expire and entry.parent_expire <= self._clock.now():
             parent = await self.get(entry.parent)
             if parent is None or not self.is_live(parent):
                 raise PermissionDenied(log_detail="parent token expired")
         return token_hash, entry
+
+    async def _check_group(self, group: str, client_ip: str | None) -> None:
+        raw = await self._storage.get("group/" + group)
+        if raw is None:
+            raise PermissionDenied(log_detail=f"token group {group} no longer exists")
+        cidrs = _cidr_decoder.decode(raw)
+        if not ip_allowed(client_ip, cidrs):
+            raise IpNotAllowed(log_detail=f"token not allowed from {client_ip} by its group")
+
+    async def set_group(self, group: str, cidrs: list[str]) -> None:
+        """Create a token group or change its CIDRs (effective for its tokens at once)."""
+        await self._storage.put("group/" + group, _encoder.encode(list(cidrs)))
+
+    async def drop_groups(self, prefix: str) -> int:
+        """Drop the group `prefix` (or, ending in `/`, every group under it) and revoke its
+        tokens. The group records go first, so the tokens are refused before revocation ends."""
+        if prefix.endswith("/"):
+            groups = [prefix + name for name in await self._storage.list("group/" + prefix)]
+        else:
+            groups = [prefix]
+        if groups:
+            await self._storage.write([Delete("group/" + g) for g in groups])
+        count = 0
+        for group in groups:
+            while True:
+                hashes = await self._storage.list(f"group-tokens/{group}/", limit=500)
+                if not hashes:
+                    break
+                for token_hash in hashes:
+                    await self.revoke_tree(token_hash)
+                    await self._storage.delete(f"group-tokens/{group}/{token_hash}")
+                    count += 1
+        return count
 
     async def _spend_use(self, token_hash: str) -> TokenEntry:
         def spend(raw: bytes | None) -> bytes | None:
@@ -215,6 +269,8 @@ class TokenStore:
             ops.append(Put(_expiry_key(entry.expire_time, token_hash), b""))
         if entry.mount_accessor:
             ops.append(Put(f"mount/{entry.mount_accessor}/{token_hash}", b""))
+        if entry.group:
+            ops.append(Put(f"group-tokens/{entry.group}/{token_hash}", b""))
         return ops
 
     async def set_expiry(
