@@ -32,6 +32,11 @@ if TYPE_CHECKING:
     from core.infisical.identities import IdentityStore
 
 
+# Kept in the `internal` of the login record of every access token the face issues: what marks
+# an Infisical identity access token (a plugin's renew hook may look for it).
+IDENTITY_MARK = "infisical_identity"
+
+
 @dataclass(slots=True)
 class FaceRequest:
     method: str  # GET, POST, PATCH, DELETE

@@ -27,6 +27,7 @@ from core.infisical.errors import (
 )
 from core.infisical.identities import now_iso
 from core.infisical.method import (
+    IDENTITY_MARK,
     FaceRequest,
     FaceRoute,
     FaceServices,
@@ -40,9 +41,6 @@ from core.tokens.ttl import effective_max
 
 if TYPE_CHECKING:
     from core.context import CoreContext, Mounted
-
-# Kept in the token's login record: marks it as an Infisical identity access token.
-IDENTITY_MARK = "infisical_identity"
 
 
 class AuthRoutes:

@@ -137,3 +137,61 @@ def matches(binding: Arn, caller: Arn, session_globs: list[str]) -> bool:
     if binding.type == ArnType.USER:
         return not session_globs and caller.type == ArnType.USER and caller.name == binding.name
     return False
+
+
+# -- Infisical's allowedArns ----------------------------------------------------------------------
+
+# Infisical's validator (spec infisical-alicloud.md §4.5): 16-digit account, user, role or
+# assumed-role. wardgate also takes a trailing `*` (prefix match on the caller's ARN).
+_ALLOWED_RE = re.compile(r"^acs:ram::[0-9]{16}:(user|role|assumed-role)/[!-~]+$")
+
+
+class AllowedArn(msgspec.Struct, frozen=True):
+    """One entry of an identity's allowedArns: an exact ARN (`binding` set) or a prefix."""
+
+    text: str
+    binding: Arn | None = None  # role/user (as a role binding) or an exact assumed-role session
+    prefix: str = ""  # for `...*` entries: the caller's ARN must start with this
+
+
+def parse_allowed_arn(entry: str) -> AllowedArn:
+    """One allowedArns entry; ValueError if it is not an ARN wardgate can match safely."""
+    if not _ALLOWED_RE.fullmatch(entry):
+        raise ValueError(f"invalid allowed ARN {entry!r}")
+    if entry.endswith("*"):
+        head = entry[:-1]
+        # The account is always whole (the regex fixes it), so a prefix never crosses accounts;
+        # the only wildcard is this one trailing `*`.
+        if _GLOB_CHARS.intersection(head):
+            raise ValueError(f"invalid allowed ARN {entry!r}: only a trailing * is allowed")
+        return AllowedArn(entry, prefix=head)
+    kind = entry.split(":", 4)[4].split("/", 1)[0]
+    if kind == ArnType.ASSUMED_ROLE:
+        return AllowedArn(entry, binding=parse_caller(entry))
+    return AllowedArn(entry, binding=parse_role_binding(entry))
+
+
+def allowed(entries: list[AllowedArn], caller: Arn) -> bool:
+    """Whether the caller STS reported is admitted by any entry.
+
+    `role/<Name>` admits that role's sessions in the same account (as a Vault role binding);
+    `user/<name>` exactly that user; `assumed-role/<Role>/<session>` exactly that session; an
+    entry ending in `*` admits callers whose ARN starts with the rest. Root never matches.
+    """
+    if caller.type == ArnType.ROOT:
+        return False
+    for entry in entries:
+        if entry.prefix:
+            if caller.full.startswith(entry.prefix):
+                return True
+        elif entry.binding is not None and entry.binding.type == ArnType.ASSUMED_ROLE:
+            if (
+                caller.type == ArnType.ASSUMED_ROLE
+                and caller.account == entry.binding.account
+                and caller.name.lower() == entry.binding.name.lower()
+                and caller.session == entry.binding.session
+            ):
+                return True
+        elif entry.binding is not None and matches(entry.binding, caller, []):
+            return True
+    return False

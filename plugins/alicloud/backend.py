@@ -12,10 +12,12 @@ import msgspec
 from core.framework import Backend, BackendContext, BadRequest, DurationSeconds
 from core.framework.fields import decode_hook
 from core.registry import DevEnvironment, PluginRegistry
+from plugins.alicloud.infisical import AliCloudInfisical
 from plugins.alicloud.path_login import LoginPaths
 from plugins.alicloud.path_role import RolePaths
 from plugins.alicloud.role import RoleStore
 from plugins.alicloud.sts import NonceLedger, StsClient, make_http_client
+from plugins.alicloud.verify import CallerVerifier
 
 HELP = """The AliCloud auth method: workloads on Alibaba Cloud (ECS RAM roles, ACK RRSA, RAM users,
 temporary STS credentials) log in with a signed STS GetCallerIdentity request."""
@@ -70,7 +72,8 @@ def factory(ctx: BackendContext) -> Backend:
     sts = StsClient(http_client, endpoint_override=config.sts_endpoint or None)
     roles = RoleStore(ctx.storage)
     nonces = NonceLedger(ctx.storage.sub("nonce/"))
-    login = LoginPaths(roles, sts, nonces, ctx.clock, int(config.timestamp_window))
+    verifier = CallerVerifier(sts, nonces, ctx.clock, int(config.timestamp_window))
+    login = LoginPaths(roles, verifier)
 
     async def forget_old_nonces() -> None:
         from datetime import UTC, datetime
@@ -84,6 +87,7 @@ def factory(ctx: BackendContext) -> Backend:
         renew=login.renew,
         periodic=forget_old_nonces,
         close=http_client.close,
+        faces={"infisical": AliCloudInfisical(verifier, ctx.logger)},
     )
 
 

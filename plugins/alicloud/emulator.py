@@ -19,9 +19,9 @@ Identities file (`load_identities`): a JSON array of objects with the `Identity`
 `security_token` may be omitted (an `STS.` key requires a token); `disabled: true` makes the
 key answer `InvalidAccessKeyId.Inactive`.
 
-Faults for tests (`EmulatorState.fault`): `http500`, `garbage` (200 with a non-JSON body),
-`huge` (an endless-looking 16 MiB chunked body), `redirect` (302 back to this server),
-`slow:<seconds>` (sleep, then answer normally).
+Faults for tests (`EmulatorState.fault`): `http500`, `throttle` (Throttling.User), `garbage`
+(200 with a non-JSON body), `huge` (an endless-looking 16 MiB chunked body), `redirect` (302
+back to this server), `slow:<seconds>` (sleep, then answer normally).
 """
 
 from __future__ import annotations
@@ -137,6 +137,8 @@ async def _fault_response(fault: str) -> Response | None:
             500,
             "STS Server Internal Error happened, please send the RequestId to us.",
         )
+    if fault == "throttle":
+        raise StsFault("Throttling.User", 400, "Request was denied due to user flow control.")
     if fault == "garbage":
         return Response(b"<html>certainly not JSON", 200, media_type="text/html")
     if fault == "huge":

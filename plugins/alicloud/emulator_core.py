@@ -18,7 +18,7 @@ import msgspec
 from plugins.alicloud.signer import STS_API_VERSION, parse_timestamp, sign_string, string_to_sign
 
 NONCE_RETENTION = timedelta(minutes=31)  # the gateway's observed window (alibaba-sts.md §5)
-FAULTS = ("http500", "garbage", "huge", "redirect")
+FAULTS = ("http500", "throttle", "garbage", "huge", "redirect")
 
 
 class Identity(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

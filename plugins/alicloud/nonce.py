@@ -34,6 +34,10 @@ class _AlreadyUsed(Exception):
     pass
 
 
+class NonceReused(BadRequest):
+    """The SignatureNonce was used by an earlier login within the window (a replay)."""
+
+
 def _expiry(value: bytes) -> int:
     try:
         return int(value)
@@ -72,7 +76,7 @@ class NonceLedger:
                 durable=False,  # see the module docstring
             )
         except _AlreadyUsed:
-            raise BadRequest("SignatureNonce was already used") from None
+            raise NonceReused("SignatureNonce was already used") from None
 
     async def sweep(self, now: datetime, *, batch: int = 500) -> int:
         """Delete entries that expired by `now`; returns how many index entries were removed."""

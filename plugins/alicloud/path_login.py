@@ -6,7 +6,6 @@ allow-list, timestamp, bound CIDRs, nonce) is checked before the one outbound re
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -25,8 +24,8 @@ from core.framework import (
     WeakStr,
 )
 from core.framework.network import ip_allowed
-from core.framework.path import Clock
 from core.framework.token_fields import login_auth
+from core.infisical.method import IDENTITY_MARK
 from plugins.alicloud.arn import matches, parse_caller, parse_role_binding
 from plugins.alicloud.payload import (
     OPTIONAL_SIGNED_PARAMS,
@@ -36,7 +35,8 @@ from plugins.alicloud.payload import (
     url_from_signed_params,
 )
 from plugins.alicloud.role import Role, RoleStore
-from plugins.alicloud.sts import CallerIdentity, NonceLedger, StsClient, validate_signed_request
+from plugins.alicloud.sts import CallerIdentity
+from plugins.alicloud.verify import CallerVerifier
 
 # The signed-parameter form some other products' clients send instead of a base64 URL.
 SIGNED_PARAMS = REQUIRED_SIGNED_PARAMS + OPTIONAL_SIGNED_PARAMS
@@ -67,19 +67,9 @@ SignatureNonce, Signature, optional SecurityToken and RegionId), signed for GET.
 
 
 class LoginPaths:
-    def __init__(
-        self,
-        roles: RoleStore,
-        sts: StsClient,
-        nonces: NonceLedger,
-        clock: Clock,
-        timestamp_window: int,
-    ) -> None:
+    def __init__(self, roles: RoleStore, verifier: CallerVerifier) -> None:
         self._roles = roles
-        self._sts = sts
-        self._nonces = nonces
-        self._clock = clock
-        self._window = timestamp_window
+        self._verifier = verifier
 
     def paths(self) -> list[Path]:
         return [
@@ -101,17 +91,15 @@ class LoginPaths:
         if role is None:
             raise BadRequest(f'role "{role_name}" does not exist')
         url, method, headers = self._signed_request(data)
-        now = datetime.fromtimestamp(self._clock.now(), UTC)
-        signed = validate_signed_request(
-            url, method, headers, now=now, max_skew_seconds=self._window
-        )
         cidrs = role.token.token_bound_cidrs or role.token.bound_cidrs
-        if cidrs and not ip_allowed(req.client_ip, cidrs):
-            raise PermissionDenied(
-                log_detail=f"login from {req.client_ip} outside the role's CIDRs"
-            )
-        await self._nonces.claim(signed.nonce, signed.timestamp, now, self._window)
-        caller = await self._sts.get_caller_identity(signed)
+
+        def inside_bound_cidrs() -> None:
+            if cidrs and not ip_allowed(req.client_ip, cidrs):
+                raise PermissionDenied(
+                    log_detail=f"login from {req.client_ip} outside the role's CIDRs"
+                )
+
+        caller = await self._verifier.verify(url, method, headers, before_sts=inside_bound_cidrs)
         self._check_caller(role, caller)
         return Response(auth=_auth_for(role, role_name, caller))
 
@@ -150,8 +138,14 @@ class LoginPaths:
             )
 
     async def renew(self, renew: RenewRequest) -> LoginAuth:
-        """A token from this mount is renewed: the role must still exist and still match."""
+        """A token from this mount is renewed: the role must still exist and still match.
+
+        Tokens issued through the Infisical face keep the settings they were issued with (as
+        Infisical does); deleting their identity or its config revokes them instead.
+        """
         internal = renew.auth.internal
+        if IDENTITY_MARK in internal:
+            return renew.auth
         role_name = str(internal.get("role_name", ""))
         role = await self._roles.get(role_name) if role_name else None
         if role is None:

@@ -36,6 +36,8 @@ __all__ = [
     "CallerIdentity",
     "NonceLedger",
     "StsClient",
+    "StsDenied",
+    "StsInvalid",
     "ValidatedRequest",
     "make_http_client",
     "validate_signed_request",
@@ -49,6 +51,23 @@ _STS_CODE_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 # with a Code is a defect of the request (stale timestamp, reused nonce, missing token,
 # throttling): 400, so the client knows to fix or retry it.
 _DENIED_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken", "Forbidden")
+
+
+class StsDenied(PermissionDenied):
+    """STS refused the credentials or signature; `code` is STS's error Code."""
+
+    def __init__(self, message: str, *, code: str, log_detail: str = "") -> None:
+        super().__init__(message, log_detail=log_detail)
+        self.code = code
+
+
+class StsInvalid(BadRequest):
+    """STS refused the request for another reason (stale, reused, throttled...); `code` is
+    STS's error Code."""
+
+    def __init__(self, message: str, *, code: str, log_detail: str = "") -> None:
+        super().__init__(message, log_detail=log_detail)
+        self.code = code
 
 
 class CallerIdentity(msgspec.Struct, frozen=True):
@@ -218,11 +237,13 @@ def _interpret(status: int, body: bytes) -> CallerIdentity:
     except msgspec.DecodeError:
         error = _StsError()
     code = error.Code if _STS_CODE_RE.fullmatch(error.Code) else ""
+    if status == 429 and not code:
+        code = "Throttling"
     request_id = error.RequestId if _STS_CODE_RE.fullmatch(error.RequestId) else ""
     detail = f"STS status {status} Code={code or '-'} RequestId={request_id or '-'}"
     if 400 <= status < 500 and code:
         message = f"STS rejected the request: {code}"
         if code.startswith(_DENIED_CODES):
-            raise PermissionDenied(message, log_detail=detail)
-        raise BadRequest(message, log_detail=detail)
+            raise StsDenied(message, code=code, log_detail=detail)
+        raise StsInvalid(message, code=code, log_detail=detail)
     raise UpstreamError(f"STS failed with HTTP {status}", log_detail=detail)

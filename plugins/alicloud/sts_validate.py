@@ -80,6 +80,10 @@ class ValidatedRequest:
         return f"https://{self.host}/?{self.raw_query}"
 
 
+class TimestampOutsideWindow(BadRequest):
+    """The signed Timestamp is too far from the server clock (a stale or replayed request)."""
+
+
 def _refuse(problem: str) -> BadRequest:
     return BadRequest(f"{URL_FIELD} {problem}")
 
@@ -217,9 +221,13 @@ def _check_timestamp(value: str, now: datetime, max_skew_seconds: int) -> dateti
         ) from None
     skew = (now - stamp).total_seconds()
     if skew > max_skew_seconds:
-        raise _refuse(f"Timestamp is more than {max_skew_seconds} seconds old")
+        raise TimestampOutsideWindow(
+            f"{URL_FIELD} Timestamp is more than {max_skew_seconds} seconds old"
+        )
     if -skew > max_skew_seconds:
-        raise _refuse(f"Timestamp is more than {max_skew_seconds} seconds in the future")
+        raise TimestampOutsideWindow(
+            f"{URL_FIELD} Timestamp is more than {max_skew_seconds} seconds in the future"
+        )
     return stamp
 
 
