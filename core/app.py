@@ -7,9 +7,10 @@ import gc
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.types import Lifespan, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from core.config import Config
+from core.listener import ListenerGuard
 from core.logs import quiet_http_clients
 from core.pipeline import Pipeline
 from core.registry import PluginRegistry, default_registry
@@ -55,7 +56,7 @@ def build_app(
         finally:
             await active.stop()
 
-    app = WardgateApp(Pipeline(active), lifespan=lifespan)
+    app = WardgateApp(ListenerGuard(Pipeline(active), config.server), lifespan=lifespan)
     app.state.runtime = active
     return app
 
@@ -65,7 +66,7 @@ class WardgateApp(Starlette):
     every error itself, so Starlette's routing and middleware layers are skipped on the hot
     path (they cost a measurable share of each request)."""
 
-    def __init__(self, pipeline: Pipeline, *, lifespan: Lifespan[Starlette]) -> None:
+    def __init__(self, pipeline: ASGIApp, *, lifespan: Lifespan[Starlette]) -> None:
         super().__init__(lifespan=lifespan)
         self._pipeline = pipeline
 

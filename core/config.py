@@ -6,6 +6,7 @@ once at load time so the rest of the server only ever sees strings.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -32,12 +33,37 @@ class SecretRef(msgspec.Struct, forbid_unknown_fields=True):
 
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     address: str = DEFAULT_ADDRESS
-    workers: int = 1
+    # The HTTP server running the (one, ASGI) app: "granian" (Rust) or "hypercorn" (Python).
+    http: str = "granian"
+    # Processes sharing the socket and the database; 0 or "auto": one per CPU core.
+    workers: int | str = 1
     tls_cert_file: str = ""
     tls_key_file: str = ""
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     # Seconds between sweeps of expired tokens (and their children) and used nonces.
     sweep_interval: int = 10
+    # Peers (CIDRs) whose X-Forwarded-For is believed for the client address.
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    # Vault's listener limits: the request head, the whole request, an idle keep-alive.
+    http_read_header_timeout: int | str = 10
+    http_read_timeout: int | str = 30
+    http_idle_timeout: int | str = 300
+    # Open connections per worker; more wait in the kernel's accept queue.
+    max_connections: int = 4096
+
+    @property
+    def worker_count(self) -> int:
+        """`workers` resolved: 0 or "auto" is one per CPU core."""
+        if self.workers in (0, "auto"):
+            return os.cpu_count() or 1
+        assert isinstance(self.workers, int)
+        return self.workers
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """`address` split (checked by `validate`); IPv6 hosts without brackets."""
+        host, port = split_address(self.address)
+        return host, port
 
 
 class StorageConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -167,9 +193,25 @@ def load_config(path: str | Path) -> Config:
     return parse_config(text, source=str(path))
 
 
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` -> (host, port); ValueError naming what is wrong. A missing
+    port is an error, as in Vault (Go's listener refuses it), never a silent default."""
+    host, sep, port_text = address.strip().rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{address!r} has no port (write host:port, e.g. 127.0.0.1:8200)")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError(f"{address!r}: unbalanced [ in an IPv6 address")
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{address!r}: write an IPv6 address in brackets, e.g. [::1]:8200")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{address!r}: the port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
 def validate(config: Config, source: str) -> None:
-    if config.server.workers < 1:
-        raise ConfigError(f"{source}: server.workers must be at least 1")
+    validate_server(config.server, source)
     if config.server.max_request_size < 1024:
         raise ConfigError(f"{source}: server.max_request_size must be at least 1024 bytes")
     if bool(config.server.tls_cert_file) != bool(config.server.tls_key_file):
@@ -200,6 +242,33 @@ def validate(config: Config, source: str) -> None:
         maximum = duration(mount.max_lease_ttl, f"{where}.max_lease_ttl")
         if maximum and default > maximum:
             raise ConfigError(f"{source}: {where}.default_lease_ttl is greater than max_lease_ttl")
+
+
+def validate_server(server: ServerConfig, source: str) -> None:
+    try:
+        split_address(server.address)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: server.address {exc}") from None
+    if server.http not in ("granian", "hypercorn"):
+        raise ConfigError(f'{source}: server.http must be "granian" or "hypercorn"')
+    if isinstance(server.workers, str) and server.workers != "auto":
+        raise ConfigError(f'{source}: server.workers must be a number, 0 or "auto"')
+    if isinstance(server.workers, int) and server.workers < 0:
+        raise ConfigError(
+            f'{source}: server.workers must be at least 1 (0 or "auto": one per core)'
+        )
+    for key in ("http_read_header_timeout", "http_read_timeout", "http_idle_timeout"):
+        if duration(getattr(server, key), f"server.{key}") < 1:
+            raise ConfigError(f"{source}: server.{key} must be at least 1 second")
+    if server.max_connections < 1:
+        raise ConfigError(f"{source}: server.max_connections must be at least 1")
+    for cidr in server.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: server.trusted_proxies: {cidr!r} is not an address or CIDR"
+            ) from None
 
 
 def normalize_mount_path(path: str) -> str:

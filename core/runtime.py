@@ -184,6 +184,13 @@ class Runtime:
                 return None
         elif await self.tokens.get(self.tokens.hash(token_id)) is not None:
             return token_id
+        token = await self.issue_root_token(token_id)
+        if token_id is None:
+            await self.storage.put(ROOT_MARKER_KEY, b"done")
+        return token
+
+    async def issue_root_token(self, token_id: str | None = None) -> str:
+        """A new root token, whatever exists (`wardgate operator generate-root`)."""
         entry = TokenEntry(
             accessor=random_id(24),
             policies=["root"],
@@ -192,10 +199,7 @@ class Runtime:
             creation_time=self.clock.now(),
             renewable=False,
         )
-        token = await self.tokens.create(entry, token_id=token_id)
-        if token_id is None:
-            await self.storage.put(ROOT_MARKER_KEY, b"done")
-        return token
+        return await self.tokens.create(entry, token_id=token_id)
 
     async def _sweep_forever(self) -> None:
         interval = max(1, self.config.server.sweep_interval)

@@ -33,7 +33,7 @@ def server_command(argv: list[str]) -> int:
     try:
         config = load_config(opts.config) if opts.config else Config()
     except ConfigError as exc:
-        print(f"wardgate: {exc}", file=sys.stderr)
+        print(f"wardgate: cannot start: {exc}", file=sys.stderr)
         return 1
     from core.server import serve, serve_dev
 

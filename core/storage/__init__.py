@@ -8,7 +8,15 @@ use it.
 
 from __future__ import annotations
 
-from core.storage.base import Delete, Put, Storage, StorageView, UpdateFn, WriteOp
+from core.storage.base import (
+    Delete,
+    Put,
+    Storage,
+    StorageUnavailable,
+    StorageView,
+    UpdateFn,
+    WriteOp,
+)
 
 BACKENDS = ("memory", "sqlite")
 
@@ -33,13 +41,28 @@ async def open_storage(backend: str, path: str | None, *, synchronous: str = "fu
     raise ValueError(f"unknown storage backend {backend!r}; expected one of: {', '.join(BACKENDS)}")
 
 
+async def check_storage(backend: str, path: str | None) -> None:
+    """Everything about the configured storage that can be checked before it is opened (the
+    server's start-up runs this before it initialises anything); raises StorageUnavailable
+    naming what and where. SQLite: the data directory and the database file, created private
+    (0700/0600) when missing."""
+    if backend == "sqlite":
+        if not path:
+            raise StorageUnavailable("the sqlite storage backend needs storage.path")
+        from core.storage.sqlite_files import prepare_database_file
+
+        prepare_database_file(path)
+
+
 __all__ = [
     "BACKENDS",
     "Delete",
     "Put",
     "Storage",
+    "StorageUnavailable",
     "StorageView",
     "UpdateFn",
     "WriteOp",
+    "check_storage",
     "open_storage",
 ]

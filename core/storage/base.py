@@ -144,3 +144,8 @@ class StorageView:
 
     async def close(self) -> None:
         """A view does not own the storage beneath it."""
+
+
+class StorageUnavailable(Exception):
+    """Storage cannot be used as configured (a path, a permission, a server): the message
+    names what and where, and the server stops before it starts with one line."""

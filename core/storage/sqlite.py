@@ -29,13 +29,13 @@ import builtins
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Self
 
 import aiosqlite
 
 from core.storage.base import Delete, Put, UpdateFn, WriteOp
 from core.storage.sqlite_checkpoint import DEFAULT_INTERVAL, WAL_RESTART_PAGES, Checkpointer
+from core.storage.sqlite_files import prepare_database_file
 from core.storage.sqlite_writer import WriterThread
 
 _SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
@@ -94,7 +94,7 @@ class SQLiteStorage:
         if str(path) in ("", ":memory:"):
             # Two connections to ":memory:" would be two unrelated databases.
             raise ValueError("SQLite storage needs a file path; use the memory backend instead")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        prepare_database_file(path)  # private modes (0700/0600) for what it creates
 
         def setup(db: sqlite3.Connection) -> None:
             # Encoding only takes effect on a new file; UTF-8 makes BINARY collation sort keys

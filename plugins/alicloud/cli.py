@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 
-from core.server import run_event_loop
+from core.framework.aio import run_event_loop
 from plugins.alicloud.emulator import demo_identities, load_identities, serve_emulator
 
 

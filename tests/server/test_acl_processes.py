@@ -9,7 +9,13 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.server import ServerProcess, client_env, free_port, running_server
+from tests.support.server import (
+    bytes_written,
+    client_env,
+    free_port,
+    running_server,
+    worker_pids,
+)
 
 ROOT_LINE = re.compile(r"^Root token: (\S+)$", re.MULTILINE)
 DENIED = {"errors": ["1 error occurred:\n\t* permission denied\n\n"]}
@@ -34,26 +40,6 @@ synchronous = "normal"
 """
     )
     return config
-
-
-def worker_pids(server: ServerProcess) -> list[int]:
-    """Hypercorn's worker processes (Linux /proc; [] elsewhere)."""
-    pids: list[int] = []
-    for children in Path(f"/proc/{server.pid}/task").glob("*/children"):
-        for pid in children.read_text().split():
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                pids.append(int(pid))
-    return pids
-
-
-def bytes_written(pids: list[int]) -> dict[int, int]:
-    """Bytes each process has written (its responses included): which workers answered."""
-    written = {}
-    for pid in pids:
-        text = Path(f"/proc/{pid}/io").read_text()
-        match = re.search(r"^wchar: (\d+)$", text, re.MULTILINE)
-        written[pid] = int(match.group(1)) if match else 0
-    return written
 
 
 def fresh(method: str, url: str, token: str) -> httpx.Response:

@@ -13,10 +13,12 @@ from pathlib import Path
 import httpx
 from support.server import (
     ServerProcess,
+    bytes_written,
     client_env,
     free_port,
     running_server,
     wardgate_command,
+    worker_pids,
 )
 
 ROOT_LINE = re.compile(r"^Root token: (\S+)$", re.MULTILINE)
@@ -155,27 +157,6 @@ def test_kill_9_keeps_every_acknowledged_token(tmp_path: Path) -> None:
 
 
 # -- c. two workers on one database ------------------------------------------------------------
-
-
-def worker_pids(server: ServerProcess) -> list[int]:
-    """Hypercorn's worker processes (Linux /proc; [] elsewhere), not multiprocessing's
-    resource tracker."""
-    pids: list[int] = []
-    for children in Path(f"/proc/{server.pid}/task").glob("*/children"):
-        for pid in children.read_text().split():
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if b"spawn_main" in cmdline:
-                pids.append(int(pid))
-    return pids
-
-
-def bytes_written(pids: list[int]) -> dict[int, int]:
-    """Bytes each process has written (sockets included): which workers answered."""
-    written = {}
-    for pid in pids:
-        match = re.search(r"^wchar: (\d+)$", Path(f"/proc/{pid}/io").read_text(), re.MULTILINE)
-        written[pid] = int(match.group(1)) if match else 0
-    return written
 
 
 async def create_and_look_up(url: str, root: str, count: int) -> list[str]:

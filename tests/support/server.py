@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -108,6 +109,27 @@ class ServerProcess:
         )
 
 
+def worker_pids(server: ServerProcess) -> list[int]:
+    """The server's worker processes (Linux /proc; [] elsewhere): its children, less
+    multiprocessing's resource tracker. granian forks them, Hypercorn spawns them."""
+    pids: list[int] = []
+    for children in Path(f"/proc/{server.pid}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            with contextlib.suppress(OSError):
+                if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    pids.append(int(pid))
+    return pids
+
+
+def bytes_written(pids: list[int]) -> dict[int, int]:
+    """Bytes each process has written (sockets included): which workers answered."""
+    written = {}
+    for pid in pids:
+        match = re.search(r"^wchar: (\d+)$", Path(f"/proc/{pid}/io").read_text(), re.MULTILINE)
+        written[pid] = int(match.group(1)) if match else 0
+    return written
+
+
 def wait_healthy(base_url: str, server: ServerProcess, timeout: float = READY_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -154,3 +176,49 @@ def running_server(
         yield base_url, server
     finally:
         server.stop()
+
+
+def write_server_config(
+    directory: Path,
+    *,
+    port: int,
+    http: str = "granian",
+    workers: int | str = 1,
+    server: str = "",
+    extra: str = "",
+    database: Path | None = None,
+) -> Path:
+    """A config file for `wardgate server --config`: SQLite in `directory` unless `database`
+    says otherwise, `server` lines added to [server], `extra` appended (more tables)."""
+    config = directory / "wardgate.toml"
+    workers_value = f'"{workers}"' if isinstance(workers, str) else str(workers)
+    config.write_text(
+        f"""
+[server]
+address = "127.0.0.1:{port}"
+http = "{http}"
+workers = {workers_value}
+{server}
+
+[storage]
+path = "{database or directory / "wardgate.db"}"
+synchronous = "normal"
+{extra}
+"""
+    )
+    return config
+
+
+def read_until_closed(sock: socket.socket, timeout: float = 30.0) -> tuple[bytes, bool]:
+    """What the server sends on `sock` until it closes the connection, and whether it did
+    (False: `timeout` passed with the connection still open)."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except TimeoutError:
+        return data, False
+    except ConnectionResetError:
+        pass
+    return data, True
