@@ -56,7 +56,7 @@ def build_app(
         finally:
             await active.stop()
 
-    app = WardgateApp(ListenerGuard(Pipeline(active), config.server), lifespan=lifespan)
+    app = WardgateApp(ListenerGuard(Pipeline(active), active.config.server), lifespan=lifespan)
     app.state.runtime = active
     return app
 

@@ -50,7 +50,14 @@ def client_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 class ServerProcess:
-    def __init__(self, args: Sequence[str], env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        log_dir: Path,
+        *,
+        umask: int = -1,
+    ) -> None:
         self.args = list(args)
         self._out_path = log_dir / "server.stdout"
         self._err_path = log_dir / "server.stderr"
@@ -62,6 +69,7 @@ class ServerProcess:
                 stderr=err,
                 env=dict(env),
                 start_new_session=True,
+                umask=umask,
             )
 
     @property
@@ -162,6 +170,7 @@ def running_server(
     port: int | None = None,
     ready_timeout: float = READY_TIMEOUT,
     log_dir: Path | None = None,
+    umask: int = -1,
 ) -> Iterator[tuple[str, ServerProcess]]:
     """Start `wardgate server ARGS`, wait for sys/health, yield (base_url, process); on exit
     stop it (SIGTERM, then SIGKILL) and keep its output readable on the process object.
@@ -169,7 +178,7 @@ def running_server(
     port = port or free_port()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="wardgate-server-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    server = ServerProcess(_with_address(args, port), env or os.environ, log_dir)
+    server = ServerProcess(_with_address(args, port), env or os.environ, log_dir, umask=umask)
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_healthy(base_url, server, ready_timeout)
