@@ -100,6 +100,12 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk -t (2)")
     parser.add_argument("--workers", type=int, default=2, help="wardgate server.workers (2)")
     parser.add_argument(
+        "--http",
+        choices=("granian", "hypercorn"),
+        default="granian",
+        help="wardgate server.http: the HTTP server measured (granian, the default)",
+    )
+    parser.add_argument(
         "--scale",
         type=parse_scale,
         default=parse_scale("1k,100k"),
@@ -278,10 +284,10 @@ class Bench:
 
     def compare(self, report: Report, emulator: Service, sts_url: str) -> None:
         opts = self.opts
-        wg = Wardgate(self.workdir / "wardgate", opts.workers, sts_url)
+        wg = Wardgate(self.workdir / "wardgate", opts.workers, sts_url, opts.http)
         wg.workdir.mkdir(parents=True, exist_ok=True)
         self._stops.append(wg.stop)
-        self._progress(f"starting wardgate ({opts.workers} workers, SQLite)")
+        self._progress(f"starting wardgate ({opts.workers} workers on {opts.http}, SQLite)")
         wg.start()
         wg_objects = wardgate_side.create_objects(wg)
         wardgate_side.check_login(wg, self.workdir)
@@ -448,7 +454,7 @@ class Bench:
         filled: list[tuple[int, Wardgate, str, float]] = []
         for target in opts.scale:
             label = tokens_label(target)
-            wg = Wardgate(self.workdir / f"scale-{label}", opts.workers, sts_url)
+            wg = Wardgate(self.workdir / f"scale-{label}", opts.workers, sts_url, opts.http)
             wg.workdir.mkdir(parents=True, exist_ok=True)
             self._stops.append(wg.stop)
             wg.start()  # creates the database, its HMAC key and the root token
@@ -474,7 +480,8 @@ class Bench:
         opts = self.opts
         warm = f" after a {opts.warmup:g} s warm-up" if opts.warmup > 0 else ""
         return [
-            f"wardgate {wardgate_version()}: `workers = {opts.workers}`, SQLite storage "
+            f"wardgate {wardgate_version()}: `workers = {opts.workers}`, "
+            f"`http = {opts.http}`, SQLite storage "
             "(`synchronous = full`, the default), AliCloud mount replaying to the STS emulator "
             "(`wardgate sts-emulator`, its own process)",
             f"{self.versions.get('openbao') or bao_version(self.bao)}: raft "

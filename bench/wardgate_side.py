@@ -52,12 +52,15 @@ def start_emulator(workdir: Path) -> tuple[Service, str]:
     return service, f"http://127.0.0.1:{port}"
 
 
-def write_config(path: Path, *, port: int, workers: int, db: Path, sts_url: str) -> None:
+def write_config(
+    path: Path, *, port: int, workers: int, db: Path, sts_url: str, http: str = "granian"
+) -> None:
     path.write_text(
         f"""# written by bench/run.py
 [server]
 address = "127.0.0.1:{port}"
 workers = {workers}
+http = "{http}"
 
 [storage]
 backend = "sqlite"
@@ -86,6 +89,7 @@ class Wardgate:
     workdir: Path
     workers: int
     sts_url: str
+    http: str = "granian"  # server.http: the HTTP server under test
     port: int = 0
     service: Service | None = None
     root_token: str = ""
@@ -113,6 +117,7 @@ class Wardgate:
             workers=self.workers,
             db=self.db,
             sts_url=self.sts_url,
+            http=self.http,
         )
         log = self.workdir / "wardgate.log"
         already = log.read_text(errors="replace") if log.exists() else ""
