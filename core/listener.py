@@ -38,10 +38,11 @@ class RequestTimeout(WardgateError):
 
 
 class ClientGone(WardgateError):
-    """The client disconnected before sending the whole request. Nobody reads the answer;
-    the status only names the case in the log line."""
+    """The body ended early: the client disconnected, or (granian reports both alike) sent a
+    body that cannot be decoded, such as broken chunked encoding. 400 for a client still
+    there to read it."""
 
-    status = 499
+    status = 400
 
 
 def parse_networks(cidrs: list[str]) -> tuple[IPNetwork, ...]:
@@ -150,7 +151,9 @@ class _Connection:
             ) from None
         if message["type"] == "http.disconnect":
             self.body_done = True
-            raise ClientGone("client disconnected before sending the whole request")
+            raise ClientGone(
+                "request body incomplete: the client disconnected or sent a malformed body"
+            )
         if not message.get("more_body", False):
             self.body_done = True
         return message
