@@ -46,6 +46,9 @@ class PluginSpec:
     commands: dict[str, Command] = field(default_factory=dict)
     # The arguments `login` takes, name -> one line of help (`wardgate login -h` lists them).
     login_args: Mapping[str, str] = field(default_factory=dict)
+    # The Infisical auth method the plugin also serves (e.g. "alicloud-auth"): a body from
+    # `login` that carries `identityId` is sent to `/api/v1/auth/<it>/login` instead.
+    infisical_method: str = ""
 
 
 class PluginRegistry:
@@ -62,11 +65,19 @@ class PluginRegistry:
         dev: DevHook | None = None,
         commands: dict[str, Command] | None = None,
         login_args: Mapping[str, str] | None = None,
+        infisical_method: str = "",
     ) -> None:
         if type_ in self._plugins or type_ == "token":
             raise ValueError(f"auth method type {type_!r} is already registered")
         self._plugins[type_] = PluginSpec(
-            type_, factory, description, login, dev, dict(commands or {}), dict(login_args or {})
+            type_,
+            factory,
+            description,
+            login,
+            dev,
+            dict(commands or {}),
+            dict(login_args or {}),
+            infisical_method,
         )
 
     def command(self, name: str) -> Command | None:

@@ -70,6 +70,29 @@ class Client:
         given = [str(d.get("token") or "") for d in (json_body or {}, params or {})]
         raise CommandError(redact(message.rstrip(), [sent or "", *given]))
 
+    def infisical_post(self, path: str, what: str, json_body: dict[str, Any]) -> dict[str, Any]:
+        """POST to Infisical's API (`/api/v1/<path>`) without a token; its error body's
+        `message` becomes the CommandError."""
+        url = f"{self.settings.address}/api/v1/{path}"
+        try:
+            response = self._http.post(url, json=json_body)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise CommandError(
+                f"Error {what} /api/v1/{path}: the request to {self.settings.address} failed "
+                f"({_reason(exc)})"
+            ) from None
+        body = _json_object(response) or {}
+        if response.status_code == 200:
+            return body
+        message = body.get("message", response.reason_phrase)
+        if isinstance(message, list):  # a 422's issues
+            message = "; ".join(
+                f"{'.'.join(map(str, i.get('path', [])))}: {i.get('message')}"
+                for i in message
+                if isinstance(i, dict)
+            )
+        raise CommandError(f"Error {what} /api/v1/{path}: {response.status_code} {message}")
+
 
 def _reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__

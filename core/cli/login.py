@@ -58,6 +58,9 @@ def cmd_login(p: Parsed, s: Settings) -> int:
     if p.flag("print-payload"):
         print_json(body)
         return 0
+    infisical = _infisical_method(method)
+    if infisical and "identityId" in body:
+        return _login_infisical(p, s, infisical, body)
     mount = str(p.text("path") or mount_arg or method).strip("/")
     with Client(s) as client:
         _, response = client.call(
@@ -81,6 +84,31 @@ def login_body(method: str, args: dict[str, Any]) -> dict[str, Any]:
         return asyncio.run(_await(spec.login({k: str(v) for k, v in args.items()})))
     except ValueError as exc:
         raise UsageError(f"login -method={method}: {exc}") from None
+
+
+def _infisical_method(method: str) -> str:
+    from core.registry import default_registry
+
+    spec = default_registry().get(method)
+    return spec.infisical_method if spec is not None else ""
+
+
+def _login_infisical(p: Parsed, s: Settings, slug: str, body: dict[str, Any]) -> int:
+    """A machine identity's login through the Infisical API (the helper built its body)."""
+    path = f"auth/{slug}/login"
+    with Client(s) as client:
+        answer = client.infisical_post(path, "logging in at", body)
+    token = answer.get("accessToken")
+    if not isinstance(token, str) or not token:
+        raise CommandError(f"Error logging in at /api/v1/{path}: no token was returned")
+    auth = {
+        "client_token": token,
+        "lease_duration": answer.get("expiresIn", 0),
+        "renewable": True,
+        "token_type": "service",
+        "metadata": {"identity_id": str(body["identityId"]), "auth_method": slug},
+    }
+    return _finish_login(p, s, {"data": None, "auth": auth}, token)
 
 
 async def _await(pending: Awaitable[dict[str, Any]]) -> dict[str, Any]:

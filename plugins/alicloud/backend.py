@@ -110,6 +110,7 @@ def register(registry: PluginRegistry) -> None:
         description="Alibaba Cloud RAM identities (signed STS GetCallerIdentity)",
         login=login_payload_from_args,
         login_args=LOGIN_ARGS,
+        infisical_method=AliCloudInfisical.slug,
         dev=dev_environment,
         commands={"sts-emulator": sts_emulator_command},
     )

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from plugins.alicloud.credentials import CredentialsError, CredentialSource, resolve
-from plugins.alicloud.signer import sign_get_caller_identity
+from plugins.alicloud.signer import (
+    STS_API_VERSION,
+    format_timestamp,
+    sign,
+    sign_get_caller_identity,
+)
 
 # What `wardgate login -method=alicloud` and an agent's `method "alicloud"` config take; listed
 # by `wardgate login -h`.
@@ -29,6 +36,7 @@ LOGIN_ARGS: dict[str, str] = {
     "role_session_name": "session name when assuming role_arn (default wardgate)",
     "role_name": "the ECS instance's RAM role, read from instance metadata",
     "credential_poll_interval": "Vault Agent key, accepted: credentials are read at every login",
+    "identity_id": "log in as this machine identity through the Infisical API instead of a role",
 }
 _ALIASES = {"access_secret": "secret_key", "access_token": "security_token"}
 
@@ -55,23 +63,69 @@ async def login_payload(
         raise LoginArgumentError(
             "region is required (region=<Alibaba Cloud region, e.g. cn-hangzhou>)"
         )
+    key_id, secret, token = await _credentials(
+        access_key, secret_key, security_token, role_arn, role_session_name, role_name
+    )
+    signed = sign_get_caller_identity(key_id, secret, region=region, security_token=token or None)
+    return {"role": role, **signed.login_data()}
+
+
+async def infisical_login_payload(
+    identity_id: str,
+    *,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    security_token: str | None = None,
+    role_arn: str | None = None,
+    role_session_name: str | None = None,
+    role_name: str | None = None,
+) -> dict[str, str]:
+    """The JSON body for `POST /api/v1/auth/alicloud-auth/login`: the signed parameters as
+    Infisical's docs build them (signed for GET, the global STS host), plus `SecurityToken`
+    with temporary keys."""
+    if not identity_id:
+        raise LoginArgumentError("identity_id is required")
+    key_id, secret, token = await _credentials(
+        access_key, secret_key, security_token, role_arn, role_session_name, role_name
+    )
+    params = {
+        "Action": "GetCallerIdentity",
+        "Format": "JSON",
+        "Version": STS_API_VERSION,
+        "AccessKeyId": key_id,
+        "SignatureMethod": "HMAC-SHA1",
+        "Timestamp": format_timestamp(datetime.now(UTC)),
+        "SignatureVersion": "1.0",
+        "SignatureNonce": secrets.token_hex(16),
+    }
+    if token:
+        params["SecurityToken"] = token
+    return {"identityId": identity_id, "Signature": sign("GET", params, secret), **params}
+
+
+async def _credentials(
+    access_key: str | None,
+    secret_key: str | None,
+    security_token: str | None,
+    role_arn: str | None,
+    role_session_name: str | None,
+    role_name: str | None,
+) -> tuple[str, str, str | None]:
+    """The keys given, or those the credential chain (or an AssumeRole) provides."""
     if bool(access_key) != bool(secret_key):
         raise LoginArgumentError("access_key and secret_key go together")
     if security_token and not access_key:
         raise LoginArgumentError("security_token needs access_key and secret_key")
+    if access_key and secret_key and not role_arn:
+        return access_key, secret_key, security_token
     source = CredentialSource(
         access_key, secret_key, security_token, role_arn, role_session_name, role_name
     )
-    if access_key and secret_key and not role_arn:
-        key_id, secret, token = access_key, secret_key, security_token
-    else:
-        try:
-            found = await asyncio.to_thread(resolve, source)
-        except CredentialsError as exc:
-            raise LoginArgumentError(str(exc)) from None
-        key_id, secret, token = found.access_key_id, found.access_key_secret, found.security_token
-    signed = sign_get_caller_identity(key_id, secret, region=region, security_token=token or None)
-    return {"role": role, **signed.login_data()}
+    try:
+        found = await asyncio.to_thread(resolve, source)
+    except CredentialsError as exc:
+        raise LoginArgumentError(str(exc)) from None
+    return found.access_key_id, found.access_key_secret, found.security_token
 
 
 async def login_payload_from_args(args: dict[str, str]) -> dict[str, Any]:
@@ -90,6 +144,23 @@ async def login_payload_from_args(args: dict[str, str]) -> dict[str, Any]:
         raise LoginArgumentError(
             f"credential_poll_interval must be a positive number of seconds, not {poll!r}"
         )
+    keys = {
+        k: given.get(k) or None
+        for k in (
+            "access_key",
+            "secret_key",
+            "security_token",
+            "role_arn",
+            "role_session_name",
+            "role_name",
+        )
+    }
+    if "identity_id" in given:
+        if given.get("role"):
+            raise LoginArgumentError(
+                "give role (Vault's API) or identity_id (Infisical's), not both"
+            )
+        return await infisical_login_payload(given["identity_id"], **keys)
     return await login_payload(
         given.get("role", ""),
         given.get("region", ""),
