@@ -20,6 +20,7 @@ from core.policy import PolicyStore
 from core.registry import PluginRegistry
 from core.storage.base import Storage
 from core.tokens.store import TokenStore
+from core.wrapping import WrapStore
 
 
 @dataclass(slots=True)
@@ -53,6 +54,7 @@ class CoreContext:
     clock: Clock
     storage: Storage
     tokens: TokenStore
+    wrapping: WrapStore
     policies: PolicyStore
     authorizer: Authorizer
     mounts: MountTable

@@ -25,7 +25,7 @@ from core.framework.decode import (
     read_body,
     token_from_headers,
 )
-from core.framework.envelope import Envelope, encode, encode_envelope, encode_errors
+from core.framework.envelope import AuthBlock, Envelope, encode, encode_envelope, encode_errors
 from core.framework.errors import (
     BadRequest,
     InternalError,
@@ -34,7 +34,12 @@ from core.framework.errors import (
     UnsupportedPath,
     WardgateError,
 )
-from core.framework.fields import decode_input, unknown_fields, unknown_fields_warning
+from core.framework.fields import (
+    decode_input,
+    parse_duration,
+    unknown_fields,
+    unknown_fields_warning,
+)
 from core.framework.path import LoginAuth, Operation, Path, Request, Response, TokenInfo
 from core.framework.path_help import help_body
 from core.infisical.face import PREFIX as INFISICAL_PREFIX
@@ -42,6 +47,7 @@ from core.infisical.face import InfisicalFace
 from core.runtime import Runtime
 from core.tokens.issue import auth_block, issue_login_token
 from core.tokens.store import Authenticated
+from core.wrapping import wrap_envelope
 
 log = logging.getLogger("wardgate.request")
 
@@ -121,6 +127,7 @@ class Pipeline:
             method in ("GET", "HEAD") and parse_bool_flag(query.get("list", "false"), "list")
         )
         wants_help = parse_bool_flag(query.get("help", "false"), "help")
+        wrap_ttl = self._wrap_ttl(request.headers.get("x-vault-wrap-ttl"))
         if method in ("GET", "HEAD"):
             raw: dict[str, Any] = parse_query(query.multi_items())
         else:
@@ -161,7 +168,17 @@ class Pipeline:
                     )
                 raise NotFound(f'no handler for route "{path}". route entry not found.')
             return await self._dispatch(
-                route[0], rel, method, listing, wants_help, raw, client_ip, authed, spent is None
+                route[0],
+                rel,
+                method,
+                listing,
+                wants_help,
+                raw,
+                client_ip,
+                authed,
+                spent is None,
+                wrap_ttl=wrap_ttl,
+                presented_token=token if spent is None else "",
             )
         finally:
             if spent is not None and spent.last_use:
@@ -178,6 +195,9 @@ class Pipeline:
         client_ip: str | None,
         authed: Authenticated | None,
         unauthenticated: bool,
+        *,
+        wrap_ttl: int = 0,
+        presented_token: str = "",
     ) -> HTTPResponse:
         matched = _match(mounted, rel)
         captures = matched[1] if matched else {}
@@ -193,6 +213,8 @@ class Pipeline:
             mount=mounted.info,
             client_ip=client_ip,
             token=_token_info(authed),
+            wrap_ttl=wrap_ttl,
+            presented_token=presented_token or "",
         )
         path_def = matched[0] if matched else None
         if path_def is not None and not wants_help and request.operation is Operation.UPDATE:
@@ -223,8 +245,12 @@ class Pipeline:
         result = await handler(request)
         if result is not None and result.raw_body is not None:
             return HTTPResponse(encode(result.raw_body), result.status, headers=_HEADERS)
-        unknown = unknown_fields(
-            path_def.fields, {k: v for k, v in params.items() if k not in captures}
+        unknown = (
+            []
+            if path_def.free_form
+            else unknown_fields(
+                path_def.fields, {k: v for k, v in params.items() if k not in captures}
+            )
         )
         if result is None:
             if request.operation in (Operation.READ, Operation.LIST):
@@ -240,7 +266,38 @@ class Pipeline:
             result.auth = await self._issue_login_token(
                 mounted, mounted.prefix + rel, result.auth, warnings
             )
+        if wrap_ttl:
+            return await self._wrapped(result, warnings, wrap_ttl, mounted.prefix + rel)
         return _envelope(result, warnings)
+
+    def _wrap_ttl(self, header: str | None) -> int:
+        """The X-Vault-Wrap-TTL asked for, in seconds (0: no wrapping)."""
+        if header is None or not header.strip():
+            return 0
+        try:
+            ttl = parse_duration(header.strip())
+        except ValueError as exc:
+            raise BadRequest(f"error parsing X-Vault-Wrap-TTL: {exc}") from None
+        if ttl > self._runtime.config.max_ttl:
+            raise BadRequest(
+                f"wrap TTL of {ttl} seconds exceeds the system max TTL of "
+                f"{self._runtime.config.max_ttl} seconds"
+            )
+        return ttl
+
+    async def _wrapped(
+        self, result: Response, warnings: list[str], ttl: int, path: str
+    ) -> HTTPResponse:
+        """The response kept behind a single-use wrapping token; the client gets `wrap_info`."""
+        inner = _envelope(result, warnings)
+        accessor = result.wrapped_accessor
+        if not accessor and isinstance(result.auth, AuthBlock):
+            accessor = result.auth.accessor
+        info = await self._runtime.wrapping.wrap(
+            bytes(inner.body), ttl=ttl, creation_path=path, wrapped_accessor=accessor
+        )
+        body = encode_envelope(wrap_envelope(info), legacy_top_level=False)
+        return HTTPResponse(body, 200, headers=_HEADERS)
 
     async def _issue_login_token(
         self, mounted: Mounted, path: str, login: LoginAuth, warnings: list[str]

@@ -38,6 +38,7 @@ from core.storage.base import Storage, StorageView
 from core.sys.backend import sys_backend
 from core.tokens.backend import token_backend
 from core.tokens.store import TokenEntry, TokenStore, random_id
+from core.wrapping import WrapStore
 
 log = logging.getLogger("wardgate")
 
@@ -68,6 +69,7 @@ class Runtime:
         self.mounts: MountTable
         self.core: CoreContext  # what the built-in backends get; set in start()
         self.hasher: KeyedHasher
+        self.wrapping: WrapStore
         self.router = Router(self)
         self._sweeper: asyncio.Task[None] | None = None
         self.cluster_id = ""
@@ -98,6 +100,11 @@ class Runtime:
         # Plugins get keys derived from the server key, one per mount (see core/framework/keyed).
         self.hasher = KeyedHasher(server_key).derive("wardgate plugin keys")
         self.tokens = TokenStore(StorageView(self.storage, "sys/token/"), server_key, self.clock)
+        self.wrapping = WrapStore(
+            StorageView(self.storage, "sys/wrapping/"),
+            self.hasher.derive("response wrapping"),
+            self.clock,
+        )
         self.policies = PolicyStore(StorageView(self.storage, "sys/policy/"), clock=self.clock)
         await self.policies.ensure_default()
         self.authorizer = Authorizer(self.policies)
@@ -112,6 +119,7 @@ class Runtime:
             clock=self.clock,
             storage=self.storage,
             tokens=self.tokens,
+            wrapping=self.wrapping,
             policies=self.policies,
             authorizer=self.authorizer,
             mounts=self.mounts,
@@ -209,6 +217,7 @@ class Runtime:
                 swept = await self.tokens.sweep_expired()
                 if swept:
                     log.info("revoked %d expired tokens", swept)
+                await self.wrapping.sweep_expired()
                 await self.router.sweep_plugins()
             except Exception:
                 log.exception("background sweep failed; will retry")

@@ -25,13 +25,24 @@ class AuthBlock(msgspec.Struct):
     num_uses: int = 0
 
 
+class WrapInfoBlock(msgspec.Struct):
+    """A wrapped response's `wrap_info` (Vault's field order)."""
+
+    token: str
+    accessor: str
+    ttl: int
+    creation_time: str
+    creation_path: str
+    wrapped_accessor: str = ""
+
+
 class Envelope(msgspec.Struct):
     request_id: str
     lease_id: str = ""
     renewable: bool = False
     lease_duration: int = 0
     data: Any = None
-    wrap_info: None = None
+    wrap_info: WrapInfoBlock | None = None
     warnings: list[str] | None = None
     auth: AuthBlock | None = None
 

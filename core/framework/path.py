@@ -70,6 +70,12 @@ class Request(Generic[In]):
     # Whether the caller holds `sudo` on this path (root always does); handlers use it for
     # options Vault reserves to sudo (e.g. orphan tokens, custom token ids).
     sudo: bool = False
+    # The X-Vault-Wrap-TTL the client asked for (seconds; 0: none). The core wraps the
+    # response; a handler only needs it to refuse what cannot be wrapped.
+    wrap_ttl: int = 0
+    # On paths that need no token: the token header as sent, unverified (sys/wrapping/* take
+    # a wrapping token there). Empty everywhere else.
+    presented_token: str = ""
 
     def given(self, name: str) -> bool:
         """Whether the client sent this field (partial updates keep what was not sent)."""
@@ -109,6 +115,9 @@ class Response:
     # A non-envelope body (sys/health is a flat object) with its own status code.
     raw_body: Any = None
     status: int = 200
+    # The accessor of what the response hands out (a secret ID, a token), shown as
+    # `wrap_info.wrapped_accessor` when the response is wrapped.
+    wrapped_accessor: str = ""
 
 
 Handler = Callable[[Request[Any]], Awaitable[Response | None]]
@@ -132,6 +141,9 @@ class Path:
     description: str = ""
     # Vault's root-protected paths: the caller needs `sudo` on the path besides the capability.
     sudo: bool = False
+    # Takes any fields (Vault's free-form paths, e.g. sys/wrapping/wrap): no warning for
+    # fields the input Struct does not name.
+    free_form: bool = False
     # Captures whose case does not matter (e.g. role names): the core lower-cases them in the
     # path before the ACL sees it, so `role/PROD` cannot slip past a rule on `role/prod`.
     case_insensitive: frozenset[str] = frozenset()

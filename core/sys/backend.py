@@ -11,6 +11,8 @@ from core.sys.auth_mounts import AuthMountEndpoints, EnableInput, TuneInput
 from core.sys.policy import CapabilitiesInput, PolicyEndpoints, PolicyInput
 from core.sys.secret_mounts import MountInput, SecretMountEndpoints
 from core.sys.status import get_only, health, leader, seal_status
+from core.sys.wrapping import UNAUTHENTICATED as WRAPPING_UNAUTHENTICATED
+from core.sys.wrapping import WrappingEndpoints
 from core.version import wardgate_version
 
 
@@ -29,7 +31,8 @@ def sys_backend(ctx: CoreContext) -> Backend:
     policy_write = {write: policies.write, Operation.CREATE: policies.write}
     return Backend(
         help="System endpoints: health, auth methods, policies, capabilities, OpenAPI.",
-        unauthenticated=frozenset({"health", "seal-status", "leader", "internal/specs/openapi"}),
+        unauthenticated=frozenset({"health", "seal-status", "leader", "internal/specs/openapi"})
+        | WRAPPING_UNAUTHENTICATED,
         paths=[
             Path(
                 "health",
@@ -108,6 +111,7 @@ def sys_backend(ctx: CoreContext) -> Backend:
                 {read: _openapi(ctx)},
                 synopsis="The OpenAPI document, limited to what the caller may use.",
             ),
+            *WrappingEndpoints(ctx).paths(),
         ],
     )
 

@@ -209,7 +209,8 @@ class SecretIdPaths:
                 "secret_id_accessor": entry.accessor,
                 "secret_id_num_uses": num_uses,
                 "secret_id_ttl": ttl,
-            }
+            },
+            wrapped_accessor=entry.accessor,
         )
 
     async def list_accessors(self, req: Request[ListInput]) -> Response | None:

@@ -169,3 +169,26 @@ def test_storage_holds_no_secret_id(vault: hvac.Client, home: Path) -> None:
     for file in files:
         data = file.read_bytes()
         assert secret.encode() not in data and custom.encode() not in data
+
+
+def test_hvac_wrapped_secret_id(vault: hvac.Client) -> None:
+    """The trusted-orchestrator pattern: the orchestrator gets a wrapped secret ID, the machine
+    unwraps it (once) and logs in."""
+    approle = vault.auth.approle
+    approle.create_or_update_approle("wrapped")
+    role_id = approle.read_role_id("wrapped")["data"]["role_id"]
+    wrapped = approle.generate_secret_id("wrapped", wrap_ttl="60s")
+    info = wrapped["wrap_info"]
+    assert wrapped["data"] is None and info["ttl"] == 60
+    assert info["creation_path"] == "auth/approle/role/wrapped/secret-id"
+    machine = hvac.Client(url=vault.url, token=info["token"])
+    secret = machine.sys.unwrap()["data"]
+    assert secret["secret_id_accessor"] == info["wrapped_accessor"]
+    with pytest.raises(InvalidRequest, match="wrapping token is not valid"):
+        vault.sys.unwrap(info["token"])
+    assert hvac.Client(url=vault.url).auth.approle.login(role_id, secret["secret_id"])
+    # With the wrapping token in the body (the caller's own token is checked).
+    custom = approle.create_custom_secret_id("wrapped", "wrapped-custom-1", wrap_ttl="2m")
+    assert vault.sys.unwrap(custom["wrap_info"]["token"])["data"]["secret_id"] == (
+        "wrapped-custom-1"
+    )
