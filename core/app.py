@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
+import signal
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -26,10 +28,12 @@ def build_app(
     root_token: str | None = None,
     runtime: Runtime | None = None,
     dev_mode: bool = False,
+    signals: bool = False,
 ) -> Starlette:
     """Build the server. Storage opens and mounts load at startup (the ASGI lifespan).
 
     `root_token` creates a root token with that id if it does not exist (dev mode and tests).
+    `signals`: this is a server process, so SIGHUP reopens its audit files (log rotation).
     """
     config = config or Config()
     quiet_http_clients()  # embedded or tested without `wardgate server`, secrets stay out of logs
@@ -45,6 +49,8 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await active.start()
+        if signals:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, active.audit.reopen)
         if root_token is not None:
             await active.generate_root_token(root_token)
         # Everything alive now (modules, plugins, compiled patterns) lives as long as the

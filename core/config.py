@@ -65,6 +65,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         host, port = split_address(self.address)
         return host, port
 
+    # Vault's server option: audit devices may take a `prefix` (CVE-2025-6000: off by default).
+    allow_audit_log_prefixing: bool = False
+
 
 class StorageConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     backend: str = "sqlite"
@@ -104,6 +107,13 @@ class AuthMountConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     config: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class AuditDeviceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    path: str
+    type: str
+    description: str = ""
+    options: dict[str, str | bool | int] = msgspec.field(default_factory=dict)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
@@ -111,6 +121,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     infisical: InfisicalConfig = msgspec.field(default_factory=InfisicalConfig)
     auth: list[AuthMountConfig] = msgspec.field(default_factory=list)
+    audit: list[AuditDeviceConfig] = msgspec.field(default_factory=list)
 
     @property
     def default_ttl(self) -> int:
@@ -242,6 +253,12 @@ def validate(config: Config, source: str) -> None:
         maximum = duration(mount.max_lease_ttl, f"{where}.max_lease_ttl")
         if maximum and default > maximum:
             raise ConfigError(f"{source}: {where}.default_lease_ttl is greater than max_lease_ttl")
+    audit_paths: set[str] = set()
+    for index, device in enumerate(config.audit):
+        path = device.path.strip("/")
+        if not path or path in audit_paths:
+            raise ConfigError(f"{source}: audit[{index}].path {device.path!r} is empty or repeated")
+        audit_paths.add(path)
 
 
 def validate_server(server: ServerConfig, source: str) -> None:

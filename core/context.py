@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.acl import Authorizer
+from core.audit import AuditBroker
 from core.config import Config
 from core.framework.path import Backend, Clock, MountInfo
 from core.mounts import MountEntry, MountTable
@@ -64,3 +65,5 @@ class CoreContext:
     mount_info: Callable[[MountEntry], MountInfo]
     # Build a mount's backend once and throw it away, so bad settings fail the enable.
     check_buildable: Callable[[MountEntry], Awaitable[None]]
+    # The audit devices (sys/audit manages them).
+    audit: AuditBroker

@@ -17,6 +17,7 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response as HTTPResponse
 from starlette.types import Receive, Scope, Send
 
+from core.audit import AuditFailed, AuditRecord
 from core.context import Mounted
 from core.framework.decode import (
     parse_body,
@@ -53,6 +54,8 @@ log = logging.getLogger("wardgate.request")
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "LIST"})
 _HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/json"}
+# Never audited (as OpenBao): status endpoints a load balancer polls.
+_NOT_AUDITED = frozenset({"sys/health", "sys/seal-status", "sys/leader"})
 
 
 class MethodNotAllowed(WardgateError):
@@ -91,9 +94,29 @@ class Pipeline:
             )
 
     async def handle(self, request: HTTPRequest) -> HTTPResponse:
+        client = request.client
+        record = AuditRecord(
+            _request_id(),
+            remote_address=client.host if client else None,
+            remote_port=client.port if client else None,
+        )
+        response = await self._handle_logged(request, record)
+        if record.path is not None:
+            # Audit at the edge: the response entry of every audited request, errors too (and
+            # its request entry, if the request failed before its handler was reached).
+            try:
+                await self._runtime.audit.log_request(record)
+                await self._runtime.audit.log_response(record)
+            except AuditFailed as exc:
+                log.error("%s %s: answer withheld: %s", request.method, record.path, exc.log_detail)
+                return _error(exc)
+        return response
+
+    async def _handle_logged(self, request: HTTPRequest, record: AuditRecord) -> HTTPResponse:
         try:
-            return await self._handle(request)
+            return await self._handle(request, record)
         except WardgateError as exc:
+            record.fail(exc)
             level = logging.WARNING if exc.status >= 500 else logging.INFO
             log.log(
                 level,
@@ -107,9 +130,10 @@ class Pipeline:
             return _error(exc)
         except Exception:
             log.exception("%s %s failed", request.method, request.url.path)
+            record.fail(InternalError())
             return _error(InternalError())
 
-    async def _handle(self, request: HTTPRequest) -> HTTPResponse:
+    async def _handle(self, request: HTTPRequest, record: AuditRecord) -> HTTPResponse:
         method = request.method.upper()
         url_path = request.url.path
         if not url_path.startswith("/v1/"):
@@ -128,6 +152,11 @@ class Pipeline:
         )
         wants_help = parse_bool_flag(query.get("help", "false"), "help")
         wrap_ttl = self._wrap_ttl(request.headers.get("x-vault-wrap-ttl"))
+        # As Vault: a list request is logged with the collection's trailing slash.
+        record.path = None if path in _NOT_AUDITED else path + ("/" if listing else "")
+        if listing and path.endswith("/"):
+            record.path = path
+        record.operation = _plain_operation(method, listing).value
         if method in ("GET", "HEAD"):
             raw: dict[str, Any] = parse_query(query.multi_items())
         else:
@@ -139,6 +168,7 @@ class Pipeline:
                 if method == "DELETE"
                 else parse_body(body, request.headers.get("content-type", ""))
             )
+            record.data = raw
 
         route = await self._runtime.router.resolve(path)
         rel = route[1] if route is not None else ""
@@ -146,14 +176,20 @@ class Pipeline:
             rel += "/"
         client_ip = request.client.host if request.client else None
         token = token_from_headers(request.headers)
+        record.token = token or ""
         authed: Authenticated | None = None
+        if route is not None:
+            _describe_mount(record, route[0])
         if route is not None and rel in route[0].backend.unauthenticated:
+            record.login = route[0].entry is not None
             # No token needed; one that is sent is looked at (never spent) so such paths can
             # tailor their answer (the OpenAPI document is filtered by the caller's ACL).
             authed = await self._runtime.tokens.peek(token, client_ip) if token else None
             spent = None
         else:
             authed = spent = await self._runtime.tokens.authenticate(token, client_ip)
+        if authed is not None:
+            record.caller = authed.entry
         try:
             if route is None:
                 if spent is not None:
@@ -177,6 +213,7 @@ class Pipeline:
                 client_ip,
                 authed,
                 spent is None,
+                record,
                 wrap_ttl=wrap_ttl,
                 presented_token=token if spent is None else "",
             )
@@ -195,6 +232,7 @@ class Pipeline:
         client_ip: str | None,
         authed: Authenticated | None,
         unauthenticated: bool,
+        record: AuditRecord,
         *,
         wrap_ttl: int = 0,
         presented_token: str = "",
@@ -203,6 +241,8 @@ class Pipeline:
         captures = matched[1] if matched else {}
         rel = matched[2] if matched else rel
         params = dict(raw)  # what the client sent, for the ACL's parameter rules
+        if record.data is not None:
+            record.data = params
         raw.update(captures)  # the capture wins over a body field of the same name
         request: Request[Any] = Request(
             operation=_plain_operation(method, listing),
@@ -219,6 +259,7 @@ class Pipeline:
         path_def = matched[0] if matched else None
         if path_def is not None and not wants_help and request.operation is Operation.UPDATE:
             request.operation = await _refine_write(path_def, request)
+            record.operation = request.operation.value
         if not unauthenticated:
             # As Vault: the ACL is checked before a missing path or verb is reported, so a
             # token learns nothing about paths it may not use.
@@ -231,6 +272,7 @@ class Pipeline:
                 needs_sudo=path_def is not None and path_def.sudo,
             )
             request.sudo = decision.sudo
+            record.allowed = True
         elif authed is not None:
             request.sudo = authed.entry.is_root
         if path_def is None:
@@ -242,6 +284,8 @@ class Pipeline:
         if handler is None:
             raise UnsupportedOperation()
         request.data = decode_input(path_def.fields, raw)
+        # "Audit or fail": the request entry is written before anything is executed.
+        await self._runtime.audit.log_request(record)
         result = await handler(request)
         if result is not None and result.raw_body is not None:
             return HTTPResponse(encode(result.raw_body), result.status, headers=_HEADERS)
@@ -259,6 +303,7 @@ class Pipeline:
                 return HTTPResponse(status_code=204, headers=_HEADERS)
             # A write that ignored fields says so (200 with the warning), never a silent 204.
             result = Response()
+        record.response_data = result.data
         warnings = list(result.warnings)
         if unknown:
             warnings.append(unknown_fields_warning(unknown))
@@ -266,9 +311,13 @@ class Pipeline:
             result.auth = await self._issue_login_token(
                 mounted, mounted.prefix + rel, result.auth, warnings
             )
+        record.response_auth = result.auth
+        record.warnings = warnings
         if wrap_ttl:
-            return await self._wrapped(result, warnings, wrap_ttl, mounted.prefix + rel)
-        return _envelope(result, warnings)
+            return await self._wrapped(
+                result, warnings, wrap_ttl, mounted.prefix + rel, record.request_id
+            )
+        return _envelope(result, warnings, record.request_id)
 
     def _wrap_ttl(self, header: str | None) -> int:
         """The X-Vault-Wrap-TTL asked for, in seconds (0: no wrapping)."""
@@ -286,10 +335,10 @@ class Pipeline:
         return ttl
 
     async def _wrapped(
-        self, result: Response, warnings: list[str], ttl: int, path: str
+        self, result: Response, warnings: list[str], ttl: int, path: str, request_id: str
     ) -> HTTPResponse:
         """The response kept behind a single-use wrapping token; the client gets `wrap_info`."""
-        inner = _envelope(result, warnings)
+        inner = _envelope(result, warnings, request_id)
         accessor = result.wrapped_accessor
         if not accessor and isinstance(result.auth, AuthBlock):
             accessor = result.auth.accessor
@@ -356,9 +405,16 @@ def _token_info(authed: Authenticated | None) -> TokenInfo | None:
     )
 
 
-def _envelope(result: Response, warnings: list[str]) -> HTTPResponse:
+def _describe_mount(record: AuditRecord, mounted: Mounted) -> None:
+    record.mount_point = mounted.prefix
+    record.mount_type = mounted.info.type
+    record.mount_accessor = mounted.info.accessor
+    record.mount_class = "auth" if mounted.entry is not None else "secret"
+
+
+def _envelope(result: Response, warnings: list[str], request_id: str) -> HTTPResponse:
     envelope = Envelope(
-        request_id=_request_id(),
+        request_id=request_id,
         data=result.data,
         warnings=warnings or None,
         auth=result.auth,

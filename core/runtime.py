@@ -15,6 +15,8 @@ import uuid
 from typing import Any
 
 from core.acl import Authorizer
+from core.audit import AuditBroker
+from core.audit.broker import DeviceEntry, option_strings
 from core.config import Config, normalize_mount_path, resolve_secret, resolve_secrets_in
 from core.context import CoreContext, Mounted
 from core.framework.errors import BadRequest, Unavailable
@@ -70,6 +72,7 @@ class Runtime:
         self.core: CoreContext  # what the built-in backends get; set in start()
         self.hasher: KeyedHasher
         self.wrapping: WrapStore
+        self.audit: AuditBroker
         self.router = Router(self)
         self._sweeper: asyncio.Task[None] | None = None
         self.cluster_id = ""
@@ -113,6 +116,7 @@ class Runtime:
             CLUSTER_ID_KEY, lambda raw: raw or str(uuid.uuid4()).encode()
         )
         self.cluster_id = (cluster_id or b"").decode()
+        self.audit = AuditBroker(self.storage)
         self.core = CoreContext(
             config=self.config,
             registry=self.registry,
@@ -127,8 +131,23 @@ class Runtime:
             cluster_id=self.cluster_id,
             mount_info=self.mount_info,
             check_buildable=self.check_buildable,
+            audit=self.audit,
         )
         await self._sync_config_mounts()
+        await self._sync_config_audit()
+
+    async def _sync_config_audit(self) -> None:
+        devices = [
+            DeviceEntry(
+                path=device.path.strip("/") + "/",
+                type=device.type,
+                description=device.description,
+                options=option_strings(dict(device.options)),
+                from_config=True,
+            )
+            for device in self.config.audit
+        ]
+        await self.audit.sync_config(devices, allow_prefix=True)
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -136,6 +155,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.router.close()
+        if hasattr(self, "audit"):
+            await self.audit.close()
         if self._given_storage is None:
             await self.storage.close()
 

@@ -123,4 +123,4 @@ def _worker_app(config: Config) -> Any:
 
     setup_logging(config.log)
     logging.getLogger("_granian").setLevel(logging.getLogger().level)
-    return build_app(config)
+    return build_app(config, signals=True)

@@ -55,7 +55,7 @@ def serve_hypercorn(config: Config, config_path: str | None, *, workers: int) ->
     if workers == 1:
         from core.app import build_app
 
-        run_event_loop(serve_in_process(build_app(config), hypercorn_config(config)))
+        run_event_loop(serve_in_process(build_app(config, signals=True), hypercorn_config(config)))
         return 0
     from hypercorn.run import run
 
@@ -87,7 +87,7 @@ class _WorkerApp:
 
             config = load_config(os.environ[CONFIG_ENV])
             setup_logging(config.log)
-            self._app = build_app(config)
+            self._app = build_app(config, signals=True)
         await self._app(scope, receive, send)
 
 

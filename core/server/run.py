@@ -103,7 +103,9 @@ async def _serve_dev(config: Config, root_token: str) -> None:
                 AuthMountConfig(path=env.mount_path, type=type_, config=env.mount_config)
             )
             banners.extend(env.banner)
-        app = build_app(config, registry=registry, root_token=root_token, dev_mode=True)
+        app = build_app(
+            config, registry=registry, root_token=root_token, dev_mode=True, signals=True
+        )
         _print_dev_banner(address, root_token, config, banners)
         await _serve_in_process(app, config)
 

@@ -7,6 +7,7 @@ from typing import Any
 from core.context import CoreContext
 from core.framework.openapi import openapi_document
 from core.framework.path import Backend, Operation, Path, Request, Response
+from core.sys.audit import AuditEndpoints, AuditHashInput, EnableAuditInput
 from core.sys.auth_mounts import AuthMountEndpoints, EnableInput, TuneInput
 from core.sys.policy import CapabilitiesInput, PolicyEndpoints, PolicyInput
 from core.sys.secret_mounts import MountInput, SecretMountEndpoints
@@ -21,6 +22,7 @@ def sys_backend(ctx: CoreContext) -> Backend:
     policies = PolicyEndpoints(ctx)
     engines = SecretMountEndpoints(ctx)
     server_version = wardgate_version()
+    audit = AuditEndpoints(ctx)
     read, write, delete, listing = (
         Operation.READ,
         Operation.UPDATE,
@@ -105,6 +107,21 @@ def sys_backend(ctx: CoreContext) -> Backend:
                 {write: policies.capabilities_accessor},
                 CapabilitiesInput,
                 synopsis="Capabilities on paths of the token with an accessor.",
+            ),
+            # Vault's root-protected `audit`, `audit/*`: audit devices need sudo.
+            Path("audit", {read: audit.list}, sudo=True, synopsis="List the audit devices."),
+            Path(
+                "audit/{path*}",
+                {write: audit.enable, delete: audit.disable},
+                EnableAuditInput,
+                sudo=True,
+                synopsis="Enable or disable an audit device.",
+            ),
+            Path(
+                "audit-hash/{path*}",
+                {write: audit.hash},
+                AuditHashInput,
+                synopsis="The hash an audit device logs for a value.",
             ),
             Path(
                 "internal/specs/openapi",
