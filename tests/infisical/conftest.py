@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -63,7 +64,14 @@ def passphrase_config(storage: StorageConfig | None = None) -> Config:
     return config
 
 
-@pytest.fixture
-async def face() -> AsyncIterator[Face]:
-    async with start_server(passphrase_config(), registry=registry(), clock=FakeClock()) as srv:
+@pytest.fixture(params=["memory", "sqlite"])
+async def face(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Face]:
+    """The face on each storage backend: identities and configs live in the one storage."""
+    storage = StorageConfig(backend="memory")
+    if request.param == "sqlite":
+        storage = StorageConfig(
+            backend="sqlite", path=str(tmp_path / "wardgate.db"), synchronous="normal"
+        )
+    config = passphrase_config(storage)
+    async with start_server(config, registry=registry(), clock=FakeClock()) as srv:
         yield Face(srv)

@@ -133,6 +133,19 @@ async def test_every_endpoint_on_a_real_server(tmp_path: Path, sts: RunningEmula
                 role_arn, accessTokenTTL=600, accessTokenMaxTTL=1200, accessTokenNumUsesLimit=3
             )
 
+            # Read and update the identity and its config.
+            read = await face.admin("GET", f"/api/v1/identities/{identity_id}")
+            assert read.json()["identity"]["authMethods"] == ["alicloud-auth"]
+            renamed = await face.admin(
+                "PATCH", f"/api/v1/identities/{identity_id}", {"name": "ci-2", "role": "member"}
+            )
+            assert renamed.json()["identity"]["name"] == "ci-2"
+            config_read = await face.admin(
+                "GET", f"/api/v1/auth/alicloud-auth/identities/{identity_id}"
+            )
+            shown = config_read.json()["identityAliCloudAuth"]
+            assert shown["allowedArns"] == role_arn and shown["accessTokenNumUsesLimit"] == 3
+
             # STS temporary credentials, a role session matched by role/<name>.
             signed = body(identity_id, ROLE, organizationSlug="acme")
             answer = await http.post(LOGIN, json=signed)
