@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -48,6 +48,10 @@ class AuthConfig(msgspec.Struct, kw_only=True):
 _decoder = msgspec.json.Decoder(AuthConfig)
 
 
+class _Exists(Exception):
+    pass
+
+
 class AuthConfigStore:
     def __init__(self, storage: StorageView) -> None:
         self._storage = storage
@@ -59,8 +63,34 @@ class AuthConfigStore:
         raw = await self._storage.get(self._key(slug, identity_id))
         return None if raw is None else _decoder.decode(raw)
 
-    async def put(self, slug: str, config: AuthConfig) -> None:
-        await self._storage.put(self._key(slug, config.identityId), msgspec.json.encode(config))
+    async def create(self, slug: str, config: AuthConfig) -> bool:
+        """Store a new config; False (nothing written) if the identity already has one, so
+        two concurrent attaches cannot both succeed."""
+
+        def only_if_absent(raw: bytes | None) -> bytes | None:
+            if raw is not None:
+                raise _Exists
+            return msgspec.json.encode(config)
+
+        try:
+            await self._storage.update(self._key(slug, config.identityId), only_if_absent)
+        except _Exists:
+            return False
+        return True
+
+    async def change(
+        self, slug: str, identity_id: str, change: Callable[[AuthConfig], AuthConfig]
+    ) -> AuthConfig | None:
+        """Apply `change` to the stored config atomically (concurrent updates each see the
+        other's result); None if there is no config."""
+
+        def apply(raw: bytes | None) -> bytes | None:
+            if raw is None:
+                return None
+            return msgspec.json.encode(change(_decoder.decode(raw)))
+
+        _, new = await self._storage.update(self._key(slug, identity_id), apply)
+        return None if new is None else _decoder.decode(new)
 
     async def delete(self, slug: str, identity_id: str) -> None:
         await self._storage.delete(self._key(slug, identity_id))

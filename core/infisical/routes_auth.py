@@ -104,15 +104,15 @@ class AuthRoutes:
         values = parse_shared(req.body, issues, attach=True, current=None)
         issues.raise_if_any()
         identity = await self._services.identities.require(req.identity_id())
-        if await self._services.configs.get(method.slug, identity.id) is not None:
-            raise BadRequestError(f"Failed to add {method.label} to already configured identity")
         check_shared(values, None)
         now = self._now()
         config = new_config(identity.id, values, fields, now)
         # The token group first: a config is never visible without the trusted IPs its
-        # tokens are checked against.
+        # tokens are checked against (a group left by a refused attach has no tokens).
         await self._ctx.tokens.set_group(config.token_group, config.accessTokenTrustedIps)
-        await self._services.configs.put(method.slug, config)
+        if not await self._services.configs.create(method.slug, config):
+            await self._ctx.tokens.drop_groups(config.token_group)
+            raise BadRequestError(f"Failed to add {method.label} to already configured identity")
         await self._services.identities.set_method(identity.id, method.slug, True, now)
         return self._render(method, config)
 
@@ -122,9 +122,15 @@ class AuthRoutes:
         values = parse_shared(req.body, issues, attach=False, current=None)
         issues.raise_if_any()
         current = await self._require(method, req)
-        check_shared(values, current)
-        config = updated_config(current, values, fields, self._now())
-        await self._services.configs.put(method.slug, config)
+        now = self._now()
+
+        def change(stored: AuthConfig) -> AuthConfig:
+            check_shared(values, stored)  # against what is stored at this moment
+            return updated_config(stored, values, fields, now)
+
+        config = await self._services.configs.change(method.slug, current.identityId, change)
+        if config is None:
+            raise NotFoundError(f"The identity does not have {method.label} attached")
         if "accessTokenTrustedIps" in values:
             # Live: tokens already issued are refused from outside the new list at once.
             await self._ctx.tokens.set_group(config.token_group, config.accessTokenTrustedIps)

@@ -4,6 +4,7 @@ faces; use limit; live trusted IPs; renew and revoke; deletes that revoke tokens
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.conftest import CLIENT_IP
@@ -272,3 +273,18 @@ async def test_deleting_the_config_revokes_only_its_tokens(face: Face) -> None:
         await lookup("/v1/auth/token/lookup-self", headers=bearer(token_second))
     ).status_code == 403
     assert_error(await login(face, second), 404, "NotFound")
+
+
+async def test_concurrent_attaches_and_updates(face: Face) -> None:
+    identity_id = (await face.identity())["id"]
+    attaches = await asyncio.gather(
+        *(face.call("POST", CONFIG + identity_id, json={"passphrase": SECRET}) for _ in range(4))
+    )
+    assert sorted(r.status_code for r in attaches) == [200, 400, 400, 400]
+    updates = await asyncio.gather(
+        face.call("PATCH", CONFIG + identity_id, json={"accessTokenNumUsesLimit": 7}),
+        face.call("PATCH", CONFIG + identity_id, json={"accessTokenTTL": 60}),
+    )
+    assert [r.status_code for r in updates] == [200, 200]
+    stored = (await face.call("GET", CONFIG + identity_id)).json()["identityPassphraseAuth"]
+    assert (stored["accessTokenNumUsesLimit"], stored["accessTokenTTL"]) == (7, 60)
