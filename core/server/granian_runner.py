@@ -34,8 +34,9 @@ from granian.server.mp import MPServer
 from core.config import Config
 from core.server.startup import head_timeout
 
-# Seconds a worker may take to finish its in-flight requests after a stop signal.
-STOP_TIMEOUT = 8
+# Seconds the workers may take to finish their in-flight requests after a stop signal; a
+# worker still busy then is killed (the whole stop stays well within 10 s).
+STOP_TIMEOUT = 5
 
 # granian logs through its own loggers ("_granian" for the server, "granian.access"); route
 # the first into wardgate's handler and silence the second (wardgate has `log.requests`).

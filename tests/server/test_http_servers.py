@@ -199,11 +199,16 @@ def test_tls(tmp_path: Path, http: str) -> None:
         assert server.returncode is None, server.describe()
         response = httpx.get(f"https://localhost:{port}/v1/sys/health", verify=context)
         assert response.status_code == 200
-        # Plain HTTP on the TLS port is not served.
+        # Plain HTTP and junk on the TLS port are not served, and leave no traceback.
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/v1/sys/health", timeout=5).raise_for_status()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"\x16\x03\x01\x00\x05junk!")
+            read_until_closed(sock, 10)
+        assert httpx.get(f"https://localhost:{port}/v1/sys/health", verify=context).is_success
     finally:
         assert server.stop() == 0, server.describe()
+    assert "Traceback" not in server.stderr(), server.describe()
 
 
 def _tls_health(port: int, context: ssl.SSLContext) -> bool:
@@ -337,3 +342,20 @@ def test_malformed_requests_are_refused_without_a_traceback(
         assert status.startswith(b"4") or status == b"501", (request, answer[:80])
     assert httpx.get(f"{url}/v1/sys/health", timeout=20).status_code == 200
     assert "Traceback" not in proc.stderr(), proc.stderr()
+
+
+def test_a_stalled_request_cannot_hold_up_the_stop(tmp_path: Path, http: str) -> None:
+    """A request whose body never comes is cut off after the stop's grace period: the stop
+    stays bounded, exits 0 and logs no traceback."""
+    port, args = start_server(tmp_path, http, workers=2)
+    env = client_env(tmp_path)
+    with running_server(args, env, port=port, log_dir=tmp_path) as (_, server):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(
+                b"POST /v1/auth/token/create HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+            )
+            time.sleep(0.5)  # the worker is now reading the body
+            server.signal_group(signal.SIGTERM)
+            server.popen.wait(STOP_BOUND)
+        assert server.returncode == 0, server.describe()
+        assert "Traceback" not in server.stderr(), server.describe()

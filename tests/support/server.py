@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-READY_TIMEOUT = 20.0
+READY_TIMEOUT = 60.0  # generous: spawned workers start slowly on a loaded machine
 STOP_TIMEOUT = 10.0
 
 
