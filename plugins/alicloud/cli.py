@@ -7,7 +7,12 @@ import contextlib
 import sys
 
 from core.framework.aio import run_event_loop
-from plugins.alicloud.emulator import demo_identities, load_identities, serve_emulator
+from plugins.alicloud.emulator import (
+    Identity,
+    demo_identities,
+    load_identities,
+    serve_emulator,
+)
 
 
 def sts_emulator_command(argv: list[str]) -> int:
@@ -23,6 +28,12 @@ def sts_emulator_command(argv: list[str]) -> int:
         metavar="FILE",
         help="JSON file of identities (default: the built-in demo identities)",
     )
+    parser.add_argument(
+        "-print-credentials",
+        "--print-credentials",
+        action="store_true",
+        help="print each identity's keys as login arguments (k=v) and exit",
+    )
     opts = parser.parse_args(argv)
     host, _, port_text = opts.listen.rpartition(":")
     if not host or not port_text.isdigit():
@@ -36,6 +47,9 @@ def sts_emulator_command(argv: list[str]) -> int:
     except (OSError, ValueError) as exc:
         print(f"wardgate sts-emulator: cannot load identities: {exc}", file=sys.stderr)
         return 1
+    if opts.print_credentials:
+        print_credentials(identities)
+        return 0
     print(
         f"STS emulator on http://{host}:{port_text} with {len(identities)} identities:",
         file=sys.stderr,
@@ -46,3 +60,12 @@ def sts_emulator_command(argv: list[str]) -> int:
         # uvloop like the server: in benchmarks the emulator shares the machine's cores.
         run_event_loop(serve_emulator(host, int(port_text), identities))
     return 0
+
+
+def print_credentials(identities: list[Identity]) -> None:
+    """One block per identity: its ARN, then `wardgate login -method=alicloud` arguments."""
+    for identity in identities:
+        keys = f"access_key={identity.access_key_id} secret_key={identity.access_key_secret}"
+        if identity.security_token:
+            keys += f" security_token={identity.security_token}"
+        print(f"# {identity.arn}{' (disabled)' if identity.disabled else ''}\n{keys}")

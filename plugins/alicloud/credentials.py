@@ -31,21 +31,21 @@ class Credentials:
 
 
 def _quiet_library() -> None:
-    # The library logs every failed provider with a traceback on the "credentials" logger
-    # (no handler: Python's last-resort handler prints them). The failure is reported once,
-    # by us; the detail stays available at debug level through wardgate's own handlers.
+    # On import, the library gives its "credentials" logger its own stderr handler and logs
+    # every failed provider there with a traceback. The failure is reported once, by us; the
+    # detail reaches wardgate's own handlers only at debug level.
     logger = logging.getLogger("credentials")
+    logger.handlers = [logging.NullHandler()]
     logger.propagate = logging.getLogger("wardgate").isEnabledFor(logging.DEBUG)
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
 
 
 def resolve(source: CredentialSource) -> Credentials:
     """Blocking (may call ECS metadata or STS): run it in a thread from async code."""
-    _quiet_library()
     # Imported here: the package reads its environment variables at import time.
     from alibabacloud_credentials.client import Client  # type: ignore[import-untyped]
     from alibabacloud_credentials.models import Config  # type: ignore[import-untyped]
+
+    _quiet_library()
 
     config, what = _config(source, Config)
     try:
