@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# `make dev ADDR=127.0.0.1:8201` when 8200 is taken (e.g. by a Vault dev server).
+ADDR ?= 127.0.0.1:8200
 
 .PHONY: run dev test lint bench clean
 
@@ -18,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/wardgate server --config config.example.toml
 
 dev: $(STAMP)
-	$(BIN)/wardgate server --dev
+	$(BIN)/wardgate server --dev --dev-listen-address $(ADDR)
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -251,3 +251,11 @@ def test_sts_emulator_prints_its_demo_credentials(cli: Cli, dev_server: DevServe
         env=env,
     )
     assert "Success!" in ok(login)
+
+
+def test_path_help(cli: Cli) -> None:
+    out = ok(cli("path-help", "auth/alicloud/role/web"))
+    assert "Create, read, update or delete a role." in out and "arn" in out
+    body = json.loads(ok(cli("path-help", "-format=json", "auth/token/create")))
+    assert "Create a token" in body["help"]
+    assert "auth/nothing-here/x" in fails(cli("path-help", "auth/nothing-here/x"), 2)
