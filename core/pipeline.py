@@ -31,6 +31,7 @@ from core.framework.errors import (
     BadRequest,
     InternalError,
     NotFound,
+    PermissionDenied,
     UnsupportedOperation,
     UnsupportedPath,
     WardgateError,
@@ -355,6 +356,11 @@ class Pipeline:
             self._runtime.tokens, login, mounted.info, path=path, now=self._runtime.clock.now()
         )
         warnings.extend(ttl_warnings)
+        if not await self._runtime.router.accessor_live(mounted.info.accessor):
+            # The mount was disabled while this login ran: its token is refused anyway (see
+            # TokenStore._valid); say so rather than hand out a dead token.
+            await self._runtime.tokens.revoke_tree(self._runtime.tokens.hash(token))
+            raise PermissionDenied(log_detail="the auth mount was disabled during the login")
         return auth_block(entry, token, ttl=entry.creation_ttl)
 
 

@@ -102,7 +102,12 @@ class Runtime:
         server_key = await self._hmac_key()
         # Plugins get keys derived from the server key, one per mount (see core/framework/keyed).
         self.hasher = KeyedHasher(server_key).derive("wardgate plugin keys")
-        self.tokens = TokenStore(StorageView(self.storage, "sys/token/"), server_key, self.clock)
+        self.tokens = TokenStore(
+            StorageView(self.storage, "sys/token/"),
+            server_key,
+            self.clock,
+            issuer_alive=self.router.accessor_live,
+        )
         self.wrapping = WrapStore(
             StorageView(self.storage, "sys/wrapping/"),
             self.hasher.derive("response wrapping"),
@@ -358,6 +363,11 @@ class Router:
             if mounted is not None:
                 return mounted, path[end + 1 :]
         return None
+
+    async def accessor_live(self, accessor: str) -> bool:
+        """Whether an auth mount with this accessor exists now (the table is re-read)."""
+        await self.refresh()
+        return accessor in self._by_accessor
 
     async def by_accessor(self, accessor: str) -> Mounted | None:
         await self.refresh()

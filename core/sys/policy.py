@@ -115,8 +115,8 @@ class PolicyEndpoints:
         if not req.data.token:
             raise BadRequest("missing token")
         tokens = self._ctx.tokens
-        entry = await tokens.get(tokens.hash(req.data.token))
-        if entry is None or not tokens.is_live(entry):
+        entry = await tokens.valid_entry(tokens.hash(req.data.token))
+        if entry is None:
             raise BadRequest("invalid token")
         return await self._capabilities(entry.policies, req.data)
 
@@ -125,8 +125,8 @@ class PolicyEndpoints:
             raise BadRequest("missing accessor")
         tokens = self._ctx.tokens
         token_hash = await tokens.hash_for_accessor(req.data.accessor)
-        entry = None if token_hash is None else await tokens.get(token_hash)
-        if entry is None or not tokens.is_live(entry):
+        entry = None if token_hash is None else await tokens.valid_entry(token_hash)
+        if entry is None:
             raise InvalidRequest("invalid accessor")
         return await self._capabilities(entry.policies, req.data)
 

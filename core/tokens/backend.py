@@ -320,8 +320,8 @@ class _TokenEndpoints:
         token = req.data.token
         if not token:
             return await self.lookup_self(req)
-        entry = await self._store.get(self._store.hash(token))
-        if entry is None or not self._store.is_live(entry):
+        entry = await self._store.valid_entry(self._store.hash(token))
+        if entry is None:
             raise PermissionDenied("bad token")
         return Response(data=lookup_data(entry, token, now=self._ctx.clock.now()))
 
@@ -349,8 +349,8 @@ class _TokenEndpoints:
     async def renew(self, req: Request[RenewInput]) -> Response:
         token = req.data.token or self._caller(req)
         token_hash = self._store.hash(token)
-        entry = await self._store.get(token_hash)
-        if entry is None or not self._store.is_live(entry):
+        entry = await self._store.valid_entry(token_hash)
+        if entry is None:
             raise BadRequest("invalid token")
         return await self._renew(req.mount, token_hash, entry, token, req.data.increment)
 
@@ -408,8 +408,8 @@ class _TokenEndpoints:
         if not accessor:
             raise BadRequest("missing accessor")
         token_hash = await self._store.hash_for_accessor(accessor)
-        entry = None if token_hash is None else await self._store.get(token_hash)
-        if token_hash is None or entry is None or not self._store.is_live(entry):
+        entry = None if token_hash is None else await self._store.valid_entry(token_hash)
+        if token_hash is None or entry is None:
             raise InvalidRequest("invalid accessor")
         return token_hash, entry
 

@@ -15,6 +15,7 @@ A token group ties tokens to a grant that outlives each of them (an Infisical id
 method, say): the group's CIDRs are read on every use, so narrowing them refuses tokens already
 issued at once, and dropping the group revokes its tokens. Group names are `/`-separated, so a
 prefix (`<identity>/`) names every group under it.
+    revoking/<hash>                a revoke in progress (core/tokens/revocation.py)
 
 Every write that creates or changes a token is one atomic storage write, so a kill -9 never
 leaves a token without its indexes.
@@ -26,15 +27,17 @@ import hashlib
 import math
 import os
 import string
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import msgspec
 
-from core.framework.errors import PermissionDenied
+from core.framework.errors import BadRequest, PermissionDenied
 from core.framework.fields import json_encoder
 from core.framework.network import ip_allowed
 from core.framework.path import Clock, LoginAuth
 from core.storage.base import Delete, Put, StorageView, WriteOp
+from core.tokens import revocation
 
 _ALPHABET = string.ascii_letters + string.digits
 _EXPIRY_DIGITS = 12
@@ -66,6 +69,9 @@ class TokenEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
     login: LoginAuth | None = None  # what the plugin returned, for its renew hook
     last_renewal_time: float = 0.0  # 0 = never renewed
     group: str = ""  # the token group (see the module docstring); "" = none
+    # Set first thing by a revoke (before its children are listed) and by a custom-id claim
+    # not yet linked to its parent: such a token is refused, and cannot get children.
+    revoked: bool = False
 
     @property
     def is_root(self) -> bool:
@@ -118,9 +124,25 @@ def random_id(length: int = 24) -> str:
     return "".join(chars[:length])
 
 
+# Whether the auth mount with this accessor still exists (the Router's in-process table).
+IssuerCheck = Callable[[str], Awaitable[bool]]
+
+
+async def _any_issuer(accessor: str) -> bool:
+    return True
+
+
 class TokenStore:
-    def __init__(self, storage: StorageView, hmac_key: bytes, clock: Clock) -> None:
+    def __init__(
+        self,
+        storage: StorageView,
+        hmac_key: bytes,
+        clock: Clock,
+        *,
+        issuer_alive: IssuerCheck = _any_issuer,
+    ) -> None:
         self._storage = storage
+        self._issuer_alive = issuer_alive
         # BLAKE2b takes keys up to 64 bytes; a longer configured key is digested to fit
         # rather than cut, so all of it counts.
         self._key = hmac_key if len(hmac_key) <= 64 else hashlib.blake2b(hmac_key).digest()
@@ -146,8 +168,24 @@ class TokenStore:
     async def accessors(self) -> list[str]:
         return await self._storage.list("accessor/")
 
+    @property
+    def storage(self) -> StorageView:
+        return self._storage
+
     def is_live(self, entry: TokenEntry) -> bool:
+        if entry.revoked:
+            return False
         return not entry.expire_time or entry.expire_time > self._clock.now()
+
+    async def valid_entry(self, token_hash: str) -> TokenEntry | None:
+        """The entry of a token someone names (lookup, renew, capabilities by token or
+        accessor) if it is valid now: stored, live, and its issuing mount still exists."""
+        entry = await self.get(token_hash)
+        if entry is None or not self.is_live(entry):
+            return None
+        if entry.mount_accessor and not await self._issuer_alive(entry.mount_accessor):
+            return None
+        return entry
 
     # -- the per-request check ---------------------------------------------------------------
 
@@ -194,6 +232,14 @@ class TokenStore:
             parent = await self.get(entry.parent)
             if parent is None or not self.is_live(parent):
                 raise PermissionDenied(log_detail="parent token expired")
+        # A token an auth mount issued dies with the mount, at once: its disable removes the
+        # mount from the table first, and a login that was still running when the mount's
+        # tokens were listed cannot leave a usable token behind. Cost: the mount table is one
+        # point read (already done for auth/ paths, whose routing reads it) and a dict lookup;
+        # tokens from auth/token (no mount accessor) skip it. Children need no read here at
+        # all: see core/tokens/revocation.py for why revoking a parent is final without one.
+        if entry.mount_accessor and not await self._issuer_alive(entry.mount_accessor):
+            raise PermissionDenied(log_detail="the auth mount that issued the token is gone")
         return token_hash, entry
 
     async def _check_group(self, group: str, client_ip: str | None) -> None:
@@ -249,7 +295,13 @@ class TokenStore:
     # -- issuing -----------------------------------------------------------------------------
 
     async def create(self, entry: TokenEntry, *, token_id: str | None = None) -> str:
-        """Store a new token and its indexes; returns the token (shown to the client once)."""
+        """Store a new token and its indexes; returns the token (shown to the client once).
+
+        A child is written in one transaction with a check of its parent (see revocation.py),
+        and a custom `token_id` is claimed atomically: of concurrent creates with one id,
+        exactly one succeeds; the others get a 400.
+        """
+        custom = token_id is not None
         if token_id is None:
             prefix = "b." if entry.type == "batch" else "s."
             token_id = prefix + random_id(24)
@@ -258,8 +310,47 @@ class TokenStore:
         if entry.accessor:
             ops.append(Put("accessor/" + entry.accessor, token_hash.encode()))
         ops.extend(self._index_ops(entry, token_hash))
-        await self._storage.write(ops)
+        if custom:
+            await self._claim(token_hash, entry, ops[1:])
+            if not entry.parent:
+                return token_id
+            ops.append(revocation.unqueue(token_hash))
+        if entry.parent:
+            try:
+                await self._storage.update("id/" + entry.parent, self._check_parent, also=ops)
+            except PermissionDenied:
+                if custom:
+                    await self._storage.write([Delete("id/" + token_hash), ops[-1]])
+                raise
+        else:
+            await self._storage.write(ops)
         return token_id
+
+    async def _claim(self, token_hash: str, entry: TokenEntry, indexes: list[WriteOp]) -> None:
+        """Take a custom id: fails if the id exists. An orphan is written whole with its
+        `indexes`; a child is written marked revoked (unusable) with a cleanup record, until
+        it is linked to its parent."""
+        if entry.parent:
+            stored = msgspec.structs.replace(entry, revoked=True)
+            also: list[WriteOp] = [revocation.queue_put(token_hash, "claim", self._clock.now())]
+        else:
+            stored, also = entry, indexes
+
+        def claim(raw: bytes | None) -> bytes | None:
+            if raw is not None:
+                raise BadRequest("cannot create a token with a duplicate ID")
+            return _encoder.encode(stored)
+
+        await self._storage.update("id/" + token_hash, claim, also=also)
+
+    def _check_parent(self, raw: bytes | None) -> bytes | None:
+        """The parent must exist, be live and not be under revocation when a child is added
+        (it is rewritten unchanged: the point is the transaction, not the write)."""
+        if raw is None:
+            raise PermissionDenied(log_detail="parent token revoked during create")
+        if not self.is_live(_entry_decoder.decode(raw)):
+            raise PermissionDenied(log_detail="parent token revoked or expired during create")
+        return raw
 
     def _index_ops(self, entry: TokenEntry, token_hash: str) -> list[WriteOp]:
         ops: list[WriteOp] = []
@@ -305,81 +396,42 @@ class TokenStore:
             await self._storage.delete(_expiry_key(previous[0], token_hash))
         return _entry_decoder.decode(stored)
 
-    # -- revoking ----------------------------------------------------------------------------
+    # -- revoking (the order of steps is in core/tokens/revocation.py) ------------------------
 
     async def revoke_tree(self, token_hash: str) -> None:
-        """Revoke a token and every descendant, children first so that none outlives its
-        parent. Iterative: a long chain of child tokens must not hit the recursion limit."""
-        pending = [token_hash]
-        order: list[str] = []
-        while pending:
-            current = pending.pop()
-            order.append(current)
-            pending.extend(await self._children(current))
-        for current in reversed(order):
-            await self._delete(current)
+        """Revoke a token and every descendant, finally (see revocation.py)."""
+        await revocation.revoke_tree(self, token_hash)
 
     async def revoke_orphan(self, token_hash: str) -> None:
         """Revoke one token; its children live on as orphans."""
-
-        def orphan(raw: bytes | None) -> bytes | None:
-            if raw is None:
-                return None
-            entry = _entry_decoder.decode(raw)
-            entry.parent = ""
-            return _encoder.encode(entry)
-
-        for child in await self._children(token_hash):
-            # Only `parent` changes, atomically, so nothing else of the child is overwritten.
-            await self._storage.update("id/" + child, orphan)
-            await self._storage.delete(f"parent/{token_hash}/{child}")
-        await self._delete(token_hash)
+        await revocation.revoke_orphan(self, token_hash)
 
     async def revoke_mount(self, mount_accessor: str) -> int:
         """Revoke every token a mount issued (the mount is being disabled)."""
-        count = 0
-        while True:
-            hashes = await self._storage.list(f"mount/{mount_accessor}/", limit=500)
-            if not hashes:
-                return count
-            for token_hash in hashes:
-                await self.revoke_tree(token_hash)
-                await self._storage.delete(f"mount/{mount_accessor}/{token_hash}")
-                count += 1
+        return await revocation.revoke_mount(self, mount_accessor)
 
-    async def _children(self, token_hash: str) -> list[str]:
+    async def children(self, token_hash: str) -> list[str]:
         return await self._storage.list(f"parent/{token_hash}/")
 
-    async def _delete(self, token_hash: str) -> None:
-        raw = await self._storage.get("id/" + token_hash)
-        ops: list[WriteOp] = [Delete("id/" + token_hash)]
-        if raw is not None:
-            entry = _entry_decoder.decode(raw)
-            if entry.accessor:
-                ops.append(Delete("accessor/" + entry.accessor))
-            ops.extend(Delete(op.key) for op in self._index_ops(entry, token_hash))
-        await self._storage.write(ops)
+    def now(self) -> float:
+        return self._clock.now()
+
+    def decode(self, raw: bytes) -> TokenEntry:
+        return _entry_decoder.decode(raw)
+
+    def encode(self, entry: TokenEntry) -> bytes:
+        return _encoder.encode(entry)
+
+    def index_ops(self, entry: TokenEntry, token_hash: str) -> list[WriteOp]:
+        """The writes of a token's entry indexes (accessor, parent, expiry, mount)."""
+        ops = self._index_ops(entry, token_hash)
+        if entry.accessor:
+            ops.append(Put("accessor/" + entry.accessor, token_hash.encode()))
+        return ops
 
     async def sweep_expired(self, batch: int = 500) -> int:
-        """Revoke tokens whose expiry has passed, reading only the expired part of the index.
-
-        The index is a hint: a key may be stale (a renewal moved the expiry, or the token is
-        already gone), so the entry itself decides. Returns how many tokens were revoked.
-        """
-        now = self._clock.now()
-        swept = 0
-        while True:
-            keys = await self._storage.list("expiry/", limit=batch)
-            due = [k for k in keys if int(k.split("/", 1)[0]) <= now]
-            for key in due:
-                token_hash = key.split("/", 1)[1]
-                entry = await self.get(token_hash)
-                if entry is not None and not self.is_live(entry):
-                    await self.revoke_tree(token_hash)
-                    swept += 1
-                await self._storage.delete("expiry/" + key)
-            if len(due) < len(keys) or len(keys) < batch:
-                return swept
+        """Revoke expired tokens, and finish revokes a killed process left half done."""
+        return await revocation.sweep_expired(self, batch)
 
 
 def _expiry_key(expire_time: float, token_hash: str) -> str:
