@@ -24,15 +24,35 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import msgspec
 
 from core.framework.fields import json_encoder
-from core.storage.base import Delete, Put, WriteOp
+from core.storage.base import Delete, Put, StorageView, WriteOp
 
-if TYPE_CHECKING:
-    from core.tokens.store import TokenStore
+
+class TokenStore(Protocol):
+    """What revocation needs of core.tokens.store.TokenStore (named here, not imported: the
+    store calls into this module)."""
+
+    @property
+    def storage(self) -> StorageView: ...
+
+    def now(self) -> float: ...
+
+    def decode(self, raw: bytes) -> Any: ...
+
+    def encode(self, entry: Any) -> bytes: ...
+
+    def index_ops(self, entry: Any, token_hash: str) -> list[WriteOp]: ...
+
+    def is_live(self, entry: Any) -> bool: ...
+
+    async def get(self, token_hash: str) -> Any: ...
+
+    async def children(self, token_hash: str) -> list[str]: ...
+
 
 QUEUE_PREFIX = "revoking/"
 # A queued revoke younger than this may still be running in some process (or be a custom-id
