@@ -19,6 +19,9 @@ from core.framework.fields import parse_duration
 
 DEFAULT_ADDRESS = "127.0.0.1:8200"
 DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
+# Paths that need no token (logins) read at most this much: an anonymous caller cannot make
+# the server read or decode a large body.
+DEFAULT_MAX_UNAUTHENTICATED_REQUEST_SIZE = 64 * 1024
 SYSTEM_DEFAULT_TTL = 768 * 3600  # Vault's 32 days
 
 
@@ -40,6 +43,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tls_cert_file: str = ""
     tls_key_file: str = ""
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
+    max_unauthenticated_request_size: int = DEFAULT_MAX_UNAUTHENTICATED_REQUEST_SIZE
     # Seconds between sweeps of expired tokens (and their children) and used nonces.
     sweep_interval: int = 10
     # Peers (CIDRs) whose X-Forwarded-For is believed for the client address.
@@ -225,6 +229,10 @@ def validate(config: Config, source: str) -> None:
     validate_server(config.server, source)
     if config.server.max_request_size < 1024:
         raise ConfigError(f"{source}: server.max_request_size must be at least 1024 bytes")
+    if not config.server.max_unauthenticated_request_size >= 1024:
+        raise ConfigError(
+            f"{source}: server.max_unauthenticated_request_size must be at least 1024 bytes"
+        )
     if bool(config.server.tls_cert_file) != bool(config.server.tls_key_file):
         raise ConfigError(f"{source}: server.tls_cert_file and tls_key_file go together")
     if config.storage.backend not in ("sqlite", "memory"):
@@ -244,8 +252,11 @@ def validate(config: Config, source: str) -> None:
     for index, mount in enumerate(config.auth):
         where = f"auth[{index}]"
         path = normalize_mount_path(mount.path)
-        if not path or path == "token/":
-            raise ConfigError(f"{source}: {where}.path {mount.path!r} is reserved or empty")
+        if path.split("/")[0] == "token":
+            raise ConfigError(f"{source}: {where}.path {mount.path!r} is reserved")
+        problem = mount_path_problem(path)
+        if problem:
+            raise ConfigError(f"{source}: {where}.path {mount.path!r}: {problem}")
         if path in seen:
             raise ConfigError(f"{source}: {where}.path {mount.path!r} is defined twice")
         seen.add(path)
@@ -292,3 +303,26 @@ def normalize_mount_path(path: str) -> str:
     """`/team/a/alicloud` -> `team/a/alicloud/` (Vault keeps mount paths with a trailing slash)."""
     cleaned = path.strip().strip("/")
     return cleaned + "/" if cleaned else ""
+
+
+# A mount path: segments of letters, digits and `- _ . ~ @ :` (printable ASCII that needs no
+# escaping in a URL and means nothing to the ACL's `*`/`+`), at most 8 segments of 1-64
+# characters, no `.` or `..`. (`token/` is the token store's: enabling at or under it is the
+# mount table's conflict, with Vault's message.)
+_MOUNT_SEGMENT = re.compile(r"[A-Za-z0-9._~@:-]{1,64}")
+
+
+def mount_path_problem(path: str) -> str:
+    """Why a normalised mount path (`team/a/alicloud/`) cannot be used; "" if it can."""
+    if not path:
+        return "a mount path cannot be empty"
+    segments = path.rstrip("/").split("/")
+    if len(segments) > 8:
+        return "a mount path has at most 8 segments"
+    for segment in segments:
+        if segment in (".", "..") or not _MOUNT_SEGMENT.fullmatch(segment):
+            return (
+                "each segment of a mount path is 1-64 of the characters A-Z a-z 0-9 - _ . ~ @ : "
+                "(and not . or ..)"
+            )
+    return ""

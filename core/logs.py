@@ -4,12 +4,47 @@ log line: code logs accessors, hashes and error codes, never secrets."""
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 
 import msgspec
 
 from core.config import LogConfig
+
+# Everything that could end or forge a log line, or drive a terminal: C0 controls (CR, LF, VT,
+# FF, ESC, ...), DEL, C1 controls (NEL U+0085 among them) and the Unicode line and paragraph
+# separators (U+2028, U+2029; `str.splitlines` and many log viewers break lines there).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape(text: str) -> str:
+    """A log-safe rendering: every unsafe character as a visible `\\xNN` / `\\uNNNN`."""
+    return _UNSAFE.sub(_escape_char, text)
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record whatever the values in it say: the message, with every value a
+    client or an upstream sent (paths, field values, status lines), is escaped as a whole.
+    A traceback (the server's own text) keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.message)
+        return super().formatMessage(record)
+
+
+def _escape_json(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+# JSON allows these raw inside strings; they are escaped too, so every line splitter sees one
+# object per line (msgspec already escapes the C0 controls).
+_JSON_LINE_BREAKERS = re.compile("[\x7f-\x9f\u2028\u2029]")
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,7 +57,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return msgspec.json.encode(entry).decode()
+        return _JSON_LINE_BREAKERS.sub(_escape_json, msgspec.json.encode(entry).decode())
 
 
 def setup_logging(config: LogConfig) -> None:
@@ -30,7 +65,7 @@ def setup_logging(config: LogConfig) -> None:
     if config.format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     level = logging.getLevelName(config.level.upper())

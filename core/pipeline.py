@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from core.audit import AuditFailed, AuditRecord
 from core.context import Mounted
 from core.framework.decode import (
-    parse_body,
+    parse_body_async,
     parse_bool_flag,
     parse_query,
     read_body,
@@ -42,6 +42,8 @@ from core.framework.fields import (
     unknown_fields,
     unknown_fields_warning,
 )
+from core.framework.guards import check_raw_path
+from core.framework.openapi import allow_header
 from core.framework.path import LoginAuth, Operation, Path, Request, Response, TokenInfo
 from core.framework.path_help import help_body
 from core.infisical.face import PREFIX as INFISICAL_PREFIX
@@ -76,6 +78,7 @@ class Pipeline:
             if runtime.config.infisical.enabled
             else None
         )
+        self._max_unauthenticated_body = runtime.config.server.max_unauthenticated_request_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = HTTPRequest(scope, receive)
@@ -142,7 +145,10 @@ class Pipeline:
                 return await self._infisical.handle(request)
             raise NotFound()
         if method not in _KNOWN_METHODS:
-            raise MethodNotAllowed()
+            unknown = MethodNotAllowed()
+            unknown.allow = "GET, HEAD, POST, PUT, DELETE, LIST"
+            raise unknown
+        check_raw_path(request.scope.get("raw_path"), url_path)
         path = url_path[4:]
         if path.startswith("/") or "//" in path or any(p in (".", "..") for p in path.split("/")):
             raise BadRequest(f"path {url_path!r} is not canonical")
@@ -158,19 +164,6 @@ class Pipeline:
         if listing and path.endswith("/"):
             record.path = path
         record.operation = _plain_operation(method, listing).value
-        if method in ("GET", "HEAD"):
-            raw: dict[str, Any] = parse_query(query.multi_items())
-        else:
-            body = await read_body(
-                request.stream(), request.headers.get("content-length"), self._max_body
-            )
-            raw = (
-                {}
-                if method == "DELETE"
-                else parse_body(body, request.headers.get("content-type", ""))
-            )
-            record.data = raw
-
         route = await self._runtime.router.resolve(path)
         rel = route[1] if route is not None else ""
         if listing and rel and not rel.endswith("/"):
@@ -181,17 +174,26 @@ class Pipeline:
         authed: Authenticated | None = None
         if route is not None:
             _describe_mount(record, route[0])
-        if route is not None and rel in route[0].backend.unauthenticated:
+        # The token is checked before the body is read: a caller without a valid token makes
+        # the server read nothing. Paths that need no token read a small body at most.
+        # `?help=1` always needs a token: help on a login path would otherwise tell an
+        # anonymous caller which mounts exist (200 vs 403).
+        if route is not None and rel in route[0].backend.unauthenticated and not wants_help:
             record.login = route[0].entry is not None
             # No token needed; one that is sent is looked at (never spent) so such paths can
             # tailor their answer (the OpenAPI document is filtered by the caller's ACL).
             authed = await self._runtime.tokens.peek(token, client_ip) if token else None
             spent = None
+            limit = self._max_unauthenticated_body
         else:
             authed = spent = await self._runtime.tokens.authenticate(token, client_ip)
+            limit = self._max_body
         if authed is not None:
             record.caller = authed.entry
         try:
+            raw = await _request_data(request, method, limit)
+            if method not in ("GET", "HEAD"):
+                record.data = raw
             if route is None:
                 if spent is not None:
                     # As Vault: the ACL speaks first, so a token cannot map out which mounts
@@ -283,11 +285,18 @@ class Pipeline:
             return HTTPResponse(encode(body), headers=_HEADERS)
         handler = path_def.operations.get(request.operation)
         if handler is None:
-            raise UnsupportedOperation()
+            refused = UnsupportedOperation()
+            refused.allow = allow_header(path_def)
+            raise refused
         request.data = decode_input(path_def.fields, raw)
         # "Audit or fail": the request entry is written before anything is executed.
         await self._runtime.audit.log_request(record)
-        result = await handler(request)
+        try:
+            result = await handler(request)
+        except WardgateError as exc:
+            if exc.status == 405:  # a raw endpoint's bare 405
+                exc.allow = allow_header(path_def)
+            raise
         if result is not None and result.raw_body is not None:
             return HTTPResponse(encode(result.raw_body), result.status, headers=_HEADERS)
         unknown = (
@@ -362,6 +371,17 @@ class Pipeline:
             await self._runtime.tokens.revoke_tree(self._runtime.tokens.hash(token))
             raise PermissionDenied(log_detail="the auth mount was disabled during the login")
         return auth_block(entry, token, ttl=entry.creation_ttl)
+
+
+async def _request_data(request: HTTPRequest, method: str, limit: int) -> dict[str, Any]:
+    """The request's data: its query on GET/HEAD, else its body (at most `limit` bytes,
+    refused with 413 before parsing when larger)."""
+    if method in ("GET", "HEAD"):
+        return parse_query(request.query_params.multi_items())
+    body = await read_body(request.stream(), request.headers.get("content-length"), limit)
+    if method == "DELETE":
+        return {}
+    return await parse_body_async(body, request.headers.get("content-type", ""))
 
 
 def _match(mounted: Mounted, rel: str) -> tuple[Path, dict[str, str], str] | None:
@@ -439,4 +459,5 @@ def _request_id() -> str:
 
 
 def _error(exc: WardgateError) -> HTTPResponse:
-    return HTTPResponse(encode_errors(exc.client_messages()), exc.status, headers=_HEADERS)
+    headers = {**_HEADERS, "Allow": exc.allow} if exc.allow else _HEADERS
+    return HTTPResponse(encode_errors(exc.client_messages()), exc.status, headers=headers)

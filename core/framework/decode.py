@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
@@ -10,12 +11,20 @@ import msgspec
 
 from core.framework.errors import BadRequest, PayloadTooLarge
 from core.framework.fields import json_kind
+from core.framework.offload import HEADER, LENGTH, DecodeHelper
 
 _json_decoder = msgspec.json.Decoder()
 
 # Vault's listener refuses JSON with more than this many strings (keys plus values), so one
 # request cannot make the server build an enormous object graph.
 MAX_JSON_STRINGS = 1000
+# Values of any kind (`[]`, numbers, ...) are bounded too, before anything is decoded: the
+# body's `,` `[` `{` are counted on the raw bytes (a C-speed scan; commas inside strings count
+# as well, so the bound is conservative). A 30 MB `{"x":[[],[],...]}` used to be decoded and
+# walked whole: 16 s of one worker's event loop.
+MAX_JSON_ELEMENTS = 100_000
+# Bodies above this size are decoded in a helper process (core/framework/offload.py says why).
+OFFLOAD_ABOVE = 1024 * 1024
 
 
 async def read_body(chunks: AsyncIterator[bytes], content_length: str | None, limit: int) -> bytes:
@@ -37,8 +46,33 @@ async def read_body(chunks: AsyncIterator[bytes], content_length: str | None, li
     return b"".join(parts)
 
 
+async def parse_body_async(body: bytes, content_type: str) -> dict[str, Any]:
+    """`parse_body`, in a helper process for a body too large to decode on the event loop
+    (see core/framework/offload.py)."""
+    if len(body) <= OFFLOAD_ABOVE:
+        return parse_body(body, content_type)
+    _check_elements(body)
+    ok, value = await _helper.parse(body, content_type)
+    if not ok:
+        raise BadRequest(str(value))
+    if not isinstance(value, dict):
+        raise BadRequest("failed to decode JSON input: expected a JSON object")
+    return value
+
+
+_helper = DecodeHelper()
+
+
+def _check_elements(body: bytes) -> None:
+    if body.count(b",") + body.count(b"[") + body.count(b"{") > MAX_JSON_ELEMENTS:
+        raise BadRequest(
+            "refused JSON input due to high complexity: exceeded maximum number of elements"
+        )
+
+
 def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
     """JSON object (or null/empty) as data; a form body when it is form-encoded and not JSON."""
+    _check_elements(body)
     stripped = body.strip()
     if not stripped:
         return {}
@@ -129,3 +163,42 @@ def token_from_headers(headers: Any) -> str:
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
     return ""
+
+
+# -- the helper process of core/framework/offload.py: `python -m core.framework.decode` ------
+
+
+def _read_exactly(stream: Any, size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size:
+        chunk = stream.read(size)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def serve() -> None:
+    """The helper's loop: decode bodies until the parent closes the pipe."""
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    encoder = msgspec.msgpack.Encoder()
+    while True:
+        try:
+            kind_size, body_size = HEADER.unpack(_read_exactly(source, HEADER.size))
+            kind = _read_exactly(source, kind_size).decode("latin-1")
+            body = _read_exactly(source, body_size)
+        except EOFError:
+            return
+        try:
+            frame = encoder.encode([True, parse_body(body, kind)])
+        except BadRequest as exc:
+            frame = encoder.encode([False, exc.message])
+        except (msgspec.EncodeError, OverflowError):
+            frame = encoder.encode([False, "failed to decode JSON input: a number is too large"])
+        sink.write(LENGTH.pack(len(frame)) + frame)
+        sink.flush()
+
+
+if __name__ == "__main__":
+    serve()

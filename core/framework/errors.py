@@ -12,6 +12,8 @@ class WardgateError(Exception):
     # Vault wraps some errors as Go multierror strings; clients (and our wire tests) rely on the
     # exact text, so an error class says whether its message is rendered that way.
     multierror: bool = False
+    # A 405's `Allow` header (RFC 9110 §15.5.6): the methods the path serves, set by the core.
+    allow: str = ""
 
     def __init__(self, message: str = "", *, log_detail: str = "") -> None:
         super().__init__(message)

@@ -17,7 +17,37 @@ from core.framework.fields import (
 )
 
 
+def _meta_schema(meta: msgspec.Meta) -> dict[str, Any]:
+    """The constraints a field's `Annotated[..., msgspec.Meta(...)]` declares, as JSON Schema
+    (`extra_json_schema` documents a rule the handler enforces with Vault's own message)."""
+    schema: dict[str, Any] = {}
+    for attr, key in (
+        ("ge", "minimum"),
+        ("le", "maximum"),
+        ("min_length", "minLength"),
+        ("max_length", "maxLength"),
+        ("pattern", "pattern"),
+    ):
+        value = getattr(meta, attr)
+        if value is not None:
+            schema[key] = value
+    if meta.extra_json_schema:
+        schema.update(meta.extra_json_schema)
+    return schema
+
+
 def _type_schema(annotation: Any) -> dict[str, Any]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        base, *extras = typing.get_args(annotation)
+        schema = _type_schema(base)
+        for extra in extras:
+            if isinstance(extra, msgspec.Meta):
+                schema.update(_meta_schema(extra))
+        return schema
+    if origin is typing.Literal:
+        values = list(typing.get_args(annotation))
+        return {**_type_schema(type(values[0])), "enum": values}
     if annotation in (DurationSeconds, SignedDuration):
         return {
             "type": "integer",
@@ -26,7 +56,6 @@ def _type_schema(annotation: Any) -> dict[str, Any]:
         }
     if annotation in (CommaList, StrList):
         return {"type": "array", "items": {"type": "string"}, "format": "commastringslice"}
-    origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         absent = (type(None), msgspec.UnsetType)
         options = [a for a in typing.get_args(annotation) if a not in absent]
@@ -46,7 +75,7 @@ def _type_schema(annotation: Any) -> dict[str, Any]:
 
 def field_schema(fields: type[msgspec.Struct]) -> dict[str, Any]:
     """A JSON-Schema-like description of each input field (help and OpenAPI share it)."""
-    hints = typing.get_type_hints(fields)
+    hints = typing.get_type_hints(fields, include_extras=True)
     schema: dict[str, Any] = {}
     for field in msgspec.structs.fields(fields):
         entry = _type_schema(hints.get(field.name))
@@ -54,3 +83,8 @@ def field_schema(fields: type[msgspec.Struct]) -> dict[str, Any]:
             entry["default"] = msgspec.to_builtins(field.default, enc_hook=encode_hook)
         schema[field.encode_name] = entry
     return schema
+
+
+def required_fields(fields: type[msgspec.Struct]) -> list[str]:
+    """The input fields without a default (the Struct refuses a request without them)."""
+    return [f.encode_name for f in msgspec.structs.fields(fields) if f.required]

@@ -1,40 +1,112 @@
-"""The OpenAPI document, generated from the same Path declarations as `?help=1`."""
+"""The OpenAPI document, generated from the same Path declarations as `?help=1`.
+
+It describes the server well enough for a client generator or a fuzzer (the test suite runs
+schemathesis against it): `servers` carries the `/v1` prefix; every operation lists the error
+statuses it can answer, with Vault's `{"errors": [...]}` schema; request bodies carry the
+constraints of the path's msgspec Struct (`required`, enums, minimums); only the methods a path
+serves appear (POST and PUT alike for writes; handlers that only refuse are left out).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
-from core.framework.help import field_schema
+from core.framework.help import field_schema, required_fields
 from core.framework.path import Operation, Path
+
+H = TypeVar("H")
 
 # A path template as the document shows it: `{name*}` captures become plain `{name}`.
 _STAR_CAPTURE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\*\}")
 _CAPTURE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-# Vault's ACL checks a LIST on the collection path with its trailing slash.
-_HTTP_METHOD = {
-    Operation.READ: "get",
-    Operation.LIST: "get",
-    Operation.CREATE: "post",
-    Operation.UPDATE: "post",
-    Operation.DELETE: "delete",
+# The HTTP methods serving each operation (LIST as `GET ?list=true`; writes take both verbs).
+_HTTP_METHODS = {
+    Operation.READ: ("get",),
+    Operation.LIST: ("get",),
+    Operation.CREATE: ("post", "put"),
+    Operation.UPDATE: ("post", "put"),
+    Operation.DELETE: ("delete",),
 }
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"errors": {"type": "array", "items": {"type": "string"}}},
+    "required": ["errors"],
+}
+# Every status the pipeline can answer an operation with besides success, whatever the path:
+# client mistakes, the ACL, a missing item or verb, the size limits, and the server's own or
+# an upstream's failure.
+_ERROR_STATUSES = {
+    "400": "invalid request",
+    "403": "permission denied (missing, invalid or insufficient token)",
+    "404": "not found (a missing item or an empty list)",
+    "405": "method not allowed on this path",
+    "413": "request body too large",
+    "500": "internal error",
+    "502": "an upstream service failed",
+    "503": "the backend is unavailable",
+    "504": "an upstream service timed out",
+}
+
+
+def _responses() -> dict[str, Any]:
+    errors = {
+        status: {
+            "description": text,
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+        for status, text in _ERROR_STATUSES.items()
+    }
+    return {
+        "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
+        "204": {"description": "empty body"},
+        **errors,
+    }
+
 
 Include = Callable[[str, Operation, Path], bool]
 
+_NOT_SERVED: set[object] = set()
 
-def _operation_id(template: str, operation: Operation) -> str:
+
+def not_served(handler: H) -> H:
+    """Mark a handler that only refuses its verb (Vault's bare 405 of a raw endpoint): the
+    document and the `Allow` header leave that verb out."""
+    _NOT_SERVED.add(handler)
+    return handler
+
+
+def served(path: Path) -> list[Operation]:
+    return [op for op, handler in path.operations.items() if handler not in _NOT_SERVED]
+
+
+_ALLOW_ORDER = ("GET", "HEAD", "POST", "PUT", "DELETE", "LIST")
+
+
+def allow_header(path: Path) -> str:
+    """The `Allow` value of a 405 on `path`: every HTTP method that reaches a served operation."""
+    methods = {m.upper() for op in served(path) for m in _HTTP_METHODS[op]}
+    if "GET" in methods:
+        methods.add("HEAD")
+    if Operation.LIST in served(path):
+        methods.add("LIST")
+    return ", ".join(m for m in _ALLOW_ORDER if m in methods)
+
+
+def _operation_id(template: str, operation: Operation, method: str) -> str:
     words = re.sub(r"[^A-Za-z0-9]+", "-", template).strip("-")
-    return f"{words}-{operation.value}"
+    suffix = "-put" if method == "put" else ""
+    return f"{words}-{operation.value}{suffix}"
 
 
-def _operation(template: str, path: Path, operation: Operation) -> dict[str, Any]:
+def _operation(template: str, path: Path, operation: Operation, method: str) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "operationId": _operation_id(template, operation),
+        "operationId": _operation_id(template, operation, method),
         "summary": path.synopsis,
-        "responses": {"200": {"description": "OK"}, "204": {"description": "empty body"}},
+        "responses": _responses(),
     }
     if operation is Operation.LIST:
         spec["parameters"] = [
@@ -46,16 +118,17 @@ def _operation(template: str, path: Path, operation: Operation) -> dict[str, Any
             }
         ]
     if operation in (Operation.CREATE, Operation.UPDATE):
+        captured = set(_CAPTURE.findall(_STAR_CAPTURE.sub(r"{\1}", template)))
         properties = {
             name: schema
             for name, schema in field_schema(path.fields).items()
-            if f"{{{name}}}" not in template
+            if name not in captured
         }
-        spec["requestBody"] = {
-            "content": {
-                "application/json": {"schema": {"type": "object", "properties": properties}}
-            }
-        }
+        body: dict[str, Any] = {"type": "object", "properties": properties}
+        required = [name for name in required_fields(path.fields) if name not in captured]
+        if required:
+            body["required"] = required
+        spec["requestBody"] = {"content": {"application/json": {"schema": body}}}
     return spec
 
 
@@ -68,17 +141,22 @@ def openapi_document(
     for prefix, path in routes:
         template = _STAR_CAPTURE.sub(r"{\1}", prefix + path.pattern)
         methods: dict[str, Any] = {}
-        for operation in path.operations:
+        for operation in served(path):
             probe = template if operation is not Operation.LIST else template.rstrip("/") + "/"
             if not include(probe, operation, path):
                 continue
-            method = _HTTP_METHOD[operation]
-            if method not in methods:
-                methods[method] = _operation(template, path, operation)
+            for method in _HTTP_METHODS[operation]:
+                if method not in methods:
+                    methods[method] = _operation(template, path, operation, method)
         if not methods:
             continue
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1},
+            }
             for name in _CAPTURE.findall(template)
         ]
         key = "/" + template.rstrip("/")
@@ -96,12 +174,13 @@ def openapi_document(
         "openapi": "3.0.2",
         "info": {
             "title": "wardgate API",
-            "description": "Vault-compatible HTTP API. All routes are prefixed with `/v1/`.",
+            "description": "Vault-compatible HTTP API. All routes are under `/v1/` (servers).",
             "version": version,
             "license": {
                 "name": "Mozilla Public License 2.0",
                 "url": "https://www.mozilla.org/en-US/MPL/2.0",
             },
         },
+        "servers": [{"url": "/v1"}],
         "paths": dict(sorted(paths.items())),
     }

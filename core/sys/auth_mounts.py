@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from core.config import normalize_mount_path
+from core.config import mount_path_problem, normalize_mount_path
 from core.context import CoreContext
 from core.framework.errors import BadRequest
 from core.framework.fields import parse_duration
@@ -117,6 +117,9 @@ class AuthMountEndpoints:
         if raw_path.endswith("/"):
             raise BadRequest("cannot write to a path ending in '/'")
         path = normalize_mount_path(raw_path)
+        problem = mount_path_problem(path)
+        if problem:
+            raise BadRequest(f"invalid mount path: {problem}")
         data = req.data
         if not data.type:
             raise BadRequest("backend type must be specified as a string")

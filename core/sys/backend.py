@@ -143,7 +143,11 @@ def _openapi(ctx: CoreContext) -> Any:
         open_paths: set[str] = set()
         for mounted in await ctx.router.all_mounted():
             routes.extend((mounted.prefix, path) for path in mounted.backend.paths)
-            open_paths.update(mounted.prefix + name for name in mounted.backend.unauthenticated)
+            if mounted.prefix == "sys/":
+                # Only sys/'s own open paths are listed for everyone: an auth mount's login
+                # path would tell an anonymous caller that the mount exists. A token sees
+                # mounts as its policy allows (root: all).
+                open_paths.update("sys/" + name for name in mounted.backend.unauthenticated)
 
         def include(path: str, operation: Operation, declared: Path) -> bool:
             if path in open_paths or (caller is not None and caller.is_root):

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.context import CoreContext
 from core.framework.errors import WardgateError
+from core.framework.openapi import not_served
 from core.framework.path import Handler, Operation, Request, Response
 
 CLUSTER_NAME = "wardgate"
@@ -25,6 +26,7 @@ class _RawMethodNotAllowed(WardgateError):
     status = 405
 
 
+@not_served
 async def not_allowed(req: Request[Any]) -> Response:
     raise _RawMethodNotAllowed()
 

@@ -1,7 +1,9 @@
 """`login`: prove an Alibaba Cloud identity with a signed STS GetCallerIdentity request.
 
-Order matters for safety: everything that can be checked locally (role, payload shape, URL
-allow-list, timestamp, bound CIDRs, nonce) is checked before the one outbound request to STS.
+Order matters for safety: everything about the request that can be checked locally (payload
+shape, URL allow-list, timestamp, nonce) is checked before the one outbound request to STS. The
+role (existence, bound CIDRs, binding) is checked after it, and every role failure gives the
+same answer, so the login path does not tell an unauthenticated caller which roles exist.
 """
 
 from __future__ import annotations
@@ -87,19 +89,18 @@ class LoginPaths:
         if isinstance(data.role, UnsetType) or not data.role:
             raise BadRequest("missing role")
         role_name = str(data.role)
+        url, method, headers = self._signed_request(data)
+        caller = await self._verifier.verify(url, method, headers)
+        # Only now is the role consulted: an unknown role, a client outside the role's CIDRs
+        # and an identity the role does not bind fail alike (same status, same message, after
+        # the same steps), so an unauthenticated caller cannot tell which roles exist. The
+        # log says which it was.
         role = await self._roles.get(role_name)
         if role is None:
-            raise BadRequest(f'role "{role_name}" does not exist')
-        url, method, headers = self._signed_request(data)
+            raise _refused(f'role "{role_name}" does not exist (caller {caller.Arn})')
         cidrs = role.token.token_bound_cidrs or role.token.bound_cidrs
-
-        def inside_bound_cidrs() -> None:
-            if cidrs and not ip_allowed(req.client_ip, cidrs):
-                raise PermissionDenied(
-                    log_detail=f"login from {req.client_ip} outside the role's CIDRs"
-                )
-
-        caller = await self._verifier.verify(url, method, headers, before_sts=inside_bound_cidrs)
+        if cidrs and not ip_allowed(req.client_ip, cidrs):
+            raise _refused(f"login from {req.client_ip} outside the role's CIDRs")
         self._check_caller(role, caller)
         return Response(auth=_auth_for(role, role_name, caller))
 
@@ -126,16 +127,10 @@ class LoginPaths:
         try:
             caller_arn = parse_caller(caller.Arn)
         except ValueError:
-            raise PermissionDenied(
-                "the caller's identity cannot log in with this role",
-                log_detail=f"STS returned an ARN wardgate cannot use: {caller.Arn!r}",
-            ) from None
+            raise _refused(f"STS returned an ARN wardgate cannot use: {caller.Arn!r}") from None
         binding = parse_role_binding(role.arn)
         if not matches(binding, caller_arn, role.bound_session_names):
-            raise PermissionDenied(
-                "the caller's ARN does not match the role",
-                log_detail=f"caller {caller.Arn} vs role {role.arn}",
-            )
+            raise _refused(f"caller {caller.Arn} vs role {role.arn}")
 
     async def renew(self, renew: RenewRequest) -> LoginAuth:
         """A token from this mount is renewed: the role must still exist and still match.
@@ -157,6 +152,14 @@ class LoginPaths:
         return msgspec.structs.replace(
             renew.auth, ttl=fresh.ttl, max_ttl=fresh.max_ttl, period=fresh.period
         )
+
+
+REFUSED = "the caller's identity cannot log in with this role"
+
+
+def _refused(detail: str) -> PermissionDenied:
+    """The one answer for every reason a proven identity may not use the named role."""
+    return PermissionDenied(REFUSED, log_detail=detail)
 
 
 def _auth_for(role: Role, role_name: str, caller: CallerIdentity) -> LoginAuth:

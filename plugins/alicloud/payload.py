@@ -110,6 +110,10 @@ def decode_identity_request_headers(value: object) -> list[tuple[str, str]]:
         raise BadRequest(f"missing {HEADERS_FIELD}")
     if len(pairs) > MAX_HEADERS:
         raise BadRequest(f"{HEADERS_FIELD} has more than {MAX_HEADERS} headers")
+    # One total cap for every form (object, list, base64, JSON string), counted as the
+    # headers would go on the wire (`Name: value` CRLF): nothing larger is forwarded to STS.
+    if sum(len(name.encode()) + len(v.encode()) + 4 for name, v in pairs) > MAX_HEADERS_BYTES:
+        raise BadRequest(f"{HEADERS_FIELD} is too large (at most {MAX_HEADERS_BYTES} bytes)")
     for name, header_value in pairs:
         check_header(name, header_value)
     return pairs

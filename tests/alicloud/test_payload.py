@@ -210,3 +210,29 @@ def test_signed_params_refusals() -> None:
         url_from_signed_params(e_params(Timestamp=12))
     with pytest.raises(BadRequest, match="is not a valid region"):
         url_from_signed_params(e_params(RegionId="evil.com/"))
+
+
+def test_identity_request_headers_have_one_total_cap_in_every_form() -> None:
+    """1 MB of headers used to be forwarded to STS in object and list form (only the string
+    form was capped): every form now stops at MAX_HEADERS_BYTES in total."""
+    import base64
+    import json
+
+    from core.framework.errors import BadRequest
+    from plugins.alicloud.payload import MAX_HEADERS_BYTES, decode_identity_request_headers
+
+    big = "v" * (MAX_HEADERS_BYTES // 4)
+    as_object = {f"X-Pad-{i}": [big] for i in range(5)}
+    forms: list[object] = [
+        as_object,
+        [f"X-Pad-{i}: {big}" for i in range(5)],
+        json.dumps(as_object),
+        base64.b64encode(json.dumps(as_object).encode()).decode(),
+        {"X-One": "w" * (MAX_HEADERS_BYTES + 1)},
+    ]
+    for form in forms:
+        with pytest.raises(BadRequest) as refused:
+            decode_identity_request_headers(form)
+        assert "too large" in refused.value.message or "too long" in refused.value.message
+    fits = {"X-Pad": "v" * 100, "Host": "sts.cn-hangzhou.aliyuncs.com"}
+    assert len(decode_identity_request_headers(fits)) == 2
