@@ -251,7 +251,7 @@ async def test_help_comes_from_the_path_declaration(server: Any) -> None:
     assert "    no_parent (boolean)" in body["help"]
     assert body["see_also"] is None
     spec = body["openapi"]["paths"]["/auth/token/create"]
-    assert list(spec) == ["description", "post"]
+    assert list(spec) == ["description", "post", "put"]  # both verbs write
     fields = spec["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert fields["ttl"]["type"] == "integer"
     assert fields["ttl"]["format"] == "duration"
