@@ -7,7 +7,7 @@ ASGI layer in front of the pipeline, so nothing above or below it knows the serv
   reads `scope["client"]`, which is rewritten here.
 - A request with both Content-Length and Transfer-Encoding is refused with 400 and the
   connection closed (RFC 9112 6.1: a request smuggling vector), whatever the server made of it.
-- The body must arrive within `server.http_read_timeout` of the first read; a stalled body is
+- The body must arrive within `server.http_read_timeout` of the request; a stalled body is
   answered 408 with `Connection: close`, so the connection is dropped.
 - A client that goes away mid-request is one INFO line: its disconnect becomes an error the
   pipeline answers like any client mistake, and a reply it can no longer receive is dropped.
@@ -129,7 +129,10 @@ class _Connection:
         self._receive = receive
         self._send = send
         self._timeout = timeout
-        self._deadline: float | None = None
+        # The clock starts when the request reaches the app, not at the first read: the
+        # pipeline checks the token before it reads the body, and the server's own read
+        # timeout (Hypercorn's, the same length) is already running.
+        self._deadline: float | None = asyncio.get_running_loop().time() + timeout
         self.body_done = False
         self.close = False  # answer with Connection: close (the body was not read whole)
         self.send_failed = False
