@@ -27,7 +27,7 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import Response as HTTPResponse
 
 from core.config import Config, normalize_mount_path
-from core.framework.decode import parse_body, read_body, token_from_headers
+from core.framework.decode import parse_body_async, read_body, token_from_headers
 from core.framework.errors import WardgateError
 from core.framework.path import Operation
 from core.infisical.auth_config import AuthConfigStore
@@ -66,6 +66,8 @@ class InfisicalFace:
             slug: normalize_mount_path(path) for slug, path in config.infisical.mounts.items()
         }
         self._max_body = config.server.max_request_size
+        # Routes that need no token (logins, renew, revoke) read small bodies only, as /v1/.
+        self._max_unauthenticated_body = config.server.max_unauthenticated_request_size
         self._core_routes: list[FaceRoute] | None = None
         self._auth: AuthRoutes | None = None
         self._method_routes: dict[int, tuple[object, list[FaceRoute]]] = {}
@@ -112,19 +114,15 @@ class InfisicalFace:
         if method not in _METHODS:
             raise NotFoundError(f"Route {method}:{request.url.path} not found")
         route, captures = await self._route(method, path, request.url.path)
-        if method == "GET":
-            body: dict[str, Any] = dict(request.query_params)
-        else:
-            raw = await read_body(
-                request.stream(), request.headers.get("content-length"), self._max_body
-            )
-            body = parse_body(raw, request.headers.get("content-type", ""))
         client_ip = request.client.host if request.client else None
-        req = FaceRequest(method, path, captures, body, client_ip)
         if route.capability is None:
-            return await route.handler(req)
+            body = await self._body(request, method, self._max_unauthenticated_body)
+            return await route.handler(FaceRequest(method, path, captures, body, client_ip))
+        # The token is checked before the body is read: a caller without one makes the
+        # server read nothing.
         caller = await self._authenticate(request, client_ip)
         try:
+            body = await self._body(request, method, self._max_body)
             await self._ctx.authorizer.check(
                 caller.entry,
                 _acl_path(path, route.capability),
@@ -132,11 +130,17 @@ class InfisicalFace:
                 body,
                 needs_sudo=False,
             )
-            req.caller = caller
+            req = FaceRequest(method, path, captures, body, client_ip, caller)
             return await route.handler(req)
         finally:
             if caller.last_use:
                 await self._ctx.tokens.revoke_tree(caller.hash)
+
+    async def _body(self, request: HTTPRequest, method: str, limit: int) -> dict[str, Any]:
+        if method == "GET":
+            return dict(request.query_params)
+        raw = await read_body(request.stream(), request.headers.get("content-length"), limit)
+        return await parse_body_async(raw, request.headers.get("content-type", ""))
 
     async def _authenticate(self, request: HTTPRequest, client_ip: str | None) -> Authenticated:
         token = token_from_headers(request.headers)

@@ -114,3 +114,18 @@ async def _token(face: Face, policies: list[str]) -> str:
     assert response.status_code == 200, response.text
     token: str = response.json()["auth"]["client_token"]
     return token
+
+
+async def test_bodies_are_capped_and_read_only_after_the_token(face: Face) -> None:
+    big = b'{"accessToken": "' + b"x" * (70 * 1024) + b'"}'
+    capped = await face.server.client.post(
+        "/api/v1/auth/token/renew", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert_error(capped, 413, "PayloadTooLarge")
+    # With a token the server's own limit applies; without one, 401 before any body is read.
+    no_token = await face.server.client.post(
+        "/api/v1/identities", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert assert_error(no_token, 401, "UnauthorizedError") == "Token missing"
+    large_ok = await face.call("POST", "identities", json={"name": "big", "x": "y" * 70_000})
+    assert large_ok.status_code == 200, large_ok.text
