@@ -11,8 +11,10 @@ lost or revoked root token; revoke a root token that may have leaked with
 from __future__ import annotations
 
 import sys
+import uuid
 from pathlib import Path
 
+from core.audit.record import AuditRecord
 from core.config import Config
 from core.framework.aio import run_event_loop
 from core.logs import setup_logging
@@ -46,7 +48,16 @@ async def _generate_root(config: Config) -> str:
     try:
         if await runtime.storage.get(ROOT_MARKER_KEY) is None:
             raise StartError("the storage was never initialised: start the server first")
-        return await runtime.issue_root_token()
+        # Audited like a request to Vault's generate-root (the token itself never in clear):
+        # if no audit device can record it, no token is issued.
+        record = AuditRecord(
+            request_id=str(uuid.uuid4()), path="sys/generate-root/update", operation="update"
+        )
+        await runtime.audit.log_request(record)
+        token = await runtime.issue_root_token()
+        record.response_data = {"complete": True}
+        await runtime.audit.log_response(record)
+        return token
     finally:
         await runtime.stop()
 

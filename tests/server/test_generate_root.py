@@ -87,3 +87,25 @@ def test_generate_root_needs_an_initialised_database(tmp_path: Path) -> None:
         f"({tmp_path / 'wardgate.db'})"
     ]
     assert not (tmp_path / "wardgate.db").exists()
+
+
+def test_generate_root_is_audited_without_the_token(tmp_path: Path) -> None:
+    audit_log = tmp_path / "audit.log"
+    port = free_port()
+    config = write_server_config(
+        tmp_path,
+        port=port,
+        extra=(
+            f'[[audit]]\npath = "file"\ntype = "file"\noptions = {{ file_path = "{audit_log}" }}\n'
+        ),
+    )
+    env = client_env(tmp_path)
+    with running_server(["--config", str(config)], env, port=port, log_dir=tmp_path):
+        pass  # the first start initialises the storage
+    result = generate_root(config, tmp_path)
+    assert result.returncode == 0, result.stderr
+    (token,) = ROOT_LINE.findall(result.stdout)
+    text = audit_log.read_text()
+    entries = [line for line in text.splitlines() if "sys/generate-root/update" in line]
+    assert len(entries) == 2, text  # the request and the response
+    assert token not in text
