@@ -23,7 +23,7 @@ from tests.support.server import (
     free_port,
     read_until_closed,
     running_server,
-    worker_pids,
+    wait_for_workers,
     write_server_config,
 )
 
@@ -242,7 +242,7 @@ def test_graceful_stop_of_two_workers(tmp_path: Path, http: str, sig: signal.Sig
     env = client_env(tmp_path)
     with running_server(args, env, port=port, log_dir=tmp_path) as (_, server):
         (root,) = ROOT_LINE.findall(server.stderr())
-        workers = worker_pids(server)
+        workers = wait_for_workers(server, 2)
         assert len(workers) == 2, server.describe()
         # A request in flight: its head and half its body are sent before the signal.
         body = b'{"ttl": "1h"}'

@@ -19,8 +19,8 @@ from tests.support.server import (
     client_env,
     free_port,
     running_server,
+    wait_for_workers,
     wardgate_command,
-    worker_pids,
     write_server_config,
 )
 
@@ -189,5 +189,5 @@ def test_workers_auto_is_one_per_core(tmp_path: Path, workers: str | int) -> Non
     config = write_server_config(tmp_path, port=port, workers=workers)
     env = client_env(tmp_path)
     with running_server(["--config", str(config)], env, port=port, log_dir=tmp_path) as (_, proc):
-        assert len(worker_pids(proc)) == os.cpu_count(), proc.describe()
+        assert len(wait_for_workers(proc, os.cpu_count() or 1)) == os.cpu_count(), proc.describe()
         assert f"({os.cpu_count()} worker(s))" in proc.stderr()

@@ -129,6 +129,15 @@ def worker_pids(server: ServerProcess) -> list[int]:
     return pids
 
 
+def wait_for_workers(server: ServerProcess, count: int, timeout: float = 60.0) -> list[int]:
+    """The worker pids once `count` of them run (spawned one after the other, the first may
+    answer requests before the last exists); fewer if `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    while len(pids := worker_pids(server)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return pids
+
+
 def bytes_written(pids: list[int]) -> dict[int, int]:
     """Bytes each process has written (sockets included): which workers answered."""
     written = {}
