@@ -113,3 +113,11 @@ class InfisicalAuthMethod:
     def routes(self, services: FaceServices) -> list[FaceRoute]:
         """Extra routes under `auth/<slug>/`."""
         return []
+
+    async def attached(self, config: AuthConfig) -> None:
+        """The method was attached to an identity (its config is stored next): set up what the
+        method keeps of its own for it (e.g. Universal Auth's principal)."""
+
+    async def detached(self, config: AuthConfig) -> None:
+        """The method was removed from an identity: drop what `attached` set up (its
+        credentials must stop working at once)."""

@@ -113,6 +113,8 @@ class AuthRoutes:
         if not await self._services.configs.create(method.slug, config):
             await self._ctx.tokens.drop_groups(config.token_group)
             raise BadRequestError(f"Failed to add {method.label} to already configured identity")
+        # Only once the config is ours: a refused attach must not touch the live method.
+        await method.attached(config)
         await self._services.identities.set_method(identity.id, method.slug, True, now)
         return self._render(method, config)
 
@@ -140,6 +142,7 @@ class AuthRoutes:
         config = await self._require(method, req)
         # Only the tokens issued through this method's config, not the identity's others.
         await self._ctx.tokens.drop_groups(config.token_group)
+        await method.detached(config)
         await self._services.configs.delete(method.slug, config.identityId)
         await self._services.identities.set_method(
             config.identityId, method.slug, False, self._now()

@@ -10,6 +10,7 @@ from msgspec import UNSET, UnsetType
 from core.framework import Backend, BackendContext, BadRequest, DurationSeconds
 from core.framework.fields import decode_hook
 from core.registry import PluginRegistry
+from plugins.approle.infisical import UniversalAuthInfisical
 from plugins.approle.lockout import Lockout, LockoutPolicy
 from plugins.approle.path_login import LoginPaths
 from plugins.approle.path_role import RolePaths
@@ -71,7 +72,8 @@ def factory(ctx: BackendContext) -> Backend:
     policy = parse_config(dict(ctx.config))
     roles = RoleStore(ctx.storage, ctx.hasher)
     secrets = SecretIdStore(ctx.storage, ctx.hasher)
-    login = LoginPaths(roles, secrets, Lockout(ctx.storage, policy), ctx.clock, ctx.logger)
+    lockout = Lockout(ctx.storage, policy)
+    login = LoginPaths(roles, secrets, lockout, ctx.clock, ctx.logger)
 
     async def sweep() -> None:
         removed = await login.sweep()
@@ -88,6 +90,7 @@ def factory(ctx: BackendContext) -> Backend:
         unauthenticated=frozenset({"login"}),
         renew=login.renew,
         periodic=sweep,
+        faces={"infisical": UniversalAuthInfisical(roles, secrets, lockout, ctx.clock, ctx.logger)},
     )
 
 

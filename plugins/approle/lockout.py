@@ -38,8 +38,10 @@ class Lockout:
         self._storage = storage
         self.policy = policy
 
-    async def state(self, role: str) -> LockState | None:
-        if self.policy.disabled:
+    async def state(self, role: str, policy: LockoutPolicy | None = None) -> LockState | None:
+        """The role's lock record. `policy` overrides the mount's (an Infisical identity's own
+        lockout settings); the counter is the same, whichever face counted it."""
+        if (policy or self.policy).disabled:
             return None
         raw = await self._storage.get(LOCKOUT_PREFIX + role)
         return None if raw is None else _decoder.decode(raw)
@@ -48,11 +50,13 @@ class Lockout:
     def is_locked(state: LockState | None, now: float) -> bool:
         return state is not None and state.locked_until > now
 
-    async def record_failure(self, role: str, now: float) -> bool:
+    async def record_failure(
+        self, role: str, now: float, policy: LockoutPolicy | None = None
+    ) -> bool:
         """Count one bad secret ID; returns whether the role is now locked."""
-        if self.policy.disabled:
+        policy = policy or self.policy
+        if policy.disabled:
             return False
-        policy = self.policy
 
         def count(raw: bytes | None) -> bytes:
             state = LockState() if raw is None else _decoder.decode(raw)

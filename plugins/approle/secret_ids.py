@@ -49,6 +49,11 @@ class SecretEntry(msgspec.Struct, kw_only=True):
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
     cidr_list: list[str] = msgspec.field(default_factory=list)
     token_bound_cidrs: list[str] = msgspec.field(default_factory=list)
+    # The Infisical face's view of a client secret: its description, first 4 characters (for
+    # display only; never used to find it) and the use limit it was created with.
+    description: str = ""
+    prefix: str = ""
+    uses_limit: int = 0
 
     def expired(self, now: float) -> bool:
         return bool(self.expiration_time) and self.expiration_time <= now

@@ -192,3 +192,35 @@ def test_hvac_wrapped_secret_id(vault: hvac.Client) -> None:
     assert vault.sys.unwrap(custom["wrap_info"]["token"])["data"]["secret_id"] == (
         "wrapped-custom-1"
     )
+
+
+def test_infisical_sdk_universal_auth_login(vault: hvac.Client) -> None:
+    """Infisical's own Python SDK logs in with Universal Auth, unchanged."""
+    from infisical_sdk import InfisicalSDKClient
+    from infisical_sdk.infisical_requests import APIError
+
+    root = {"Authorization": f"Bearer {vault.token}"}
+    with httpx.Client(base_url=f"{vault.url}/api/v1/", headers=root, timeout=30) as api:
+        identity = api.post("identities", json={"name": "sdk"}).json()["identity"]["id"]
+        config = api.post(f"auth/universal-auth/identities/{identity}", json={}).json()
+        client_id = config["identityUniversalAuth"]["clientId"]
+        made = api.post(
+            f"auth/universal-auth/identities/{identity}/client-secrets",
+            json={"description": "sdk", "numUsesLimit": 1},
+        ).json()
+    sdk = InfisicalSDKClient(host=vault.url)
+    answer = sdk.auth.universal_auth.login(client_id, made["clientSecret"])
+    assert answer.tokenType == "Bearer" and answer.expiresIn == 2_592_000
+    assert answer.accessTokenMaxTTL > 0
+    me = httpx.get(
+        f"{vault.url}/v1/auth/token/lookup-self",
+        headers={"Authorization": f"Bearer {answer.accessToken}"},
+        timeout=30,
+    )
+    assert me.status_code == 200 and me.json()["data"]["meta"]["auth_method"] == "universal-auth"
+    with pytest.raises(APIError, match="usage limit reached"):
+        InfisicalSDKClient(host=vault.url).auth.universal_auth.login(
+            client_id, made["clientSecret"]
+        )
+    with pytest.raises(APIError, match="Invalid credentials"):
+        InfisicalSDKClient(host=vault.url).auth.universal_auth.login(client_id, "0" * 64)
