@@ -45,7 +45,7 @@ from bench.tools import MissingTool, bao_version, ensure_bao, ensure_wrk
 from bench.wardgate_side import Wardgate
 from bench.wrk import WrkResult, feed_script, fixed_script, rotate_script, run_wrk
 
-WORKLOADS = ("lookup-self", "role-read", "role-write", "login", "health")
+WORKLOADS = ("lookup-self", "role-read", "role-write", "login", "approle-login", "health")
 JSON_HEADERS = {"Content-Type": "application/json"}
 # Role writes cycle through this many role names per wrk thread: OpenBao (raft) refuses
 # concurrent writes to one key ("transaction commit failed", 500), so all writes to a single
@@ -358,6 +358,19 @@ class Bench:
             "login": (
                 Comparison("login", "login (AliCloud via STS emulator / AppRole)", 1.0, False),
                 wg_login,
+                fixed(
+                    f"{ob.url}/v1/{openbao_side.LOGIN_PATH}", "POST", JSON_HEADERS, ob_login_body
+                ),
+            ),
+            "approle-login": (
+                # The same mechanism on both sides: AppRole, one unlimited secret ID.
+                Comparison("approle-login", "login (AppRole vs AppRole)", 1.5, False),
+                fixed(
+                    f"{wg.url}/v1/{wardgate_side.APPROLE_LOGIN_PATH}",
+                    "POST",
+                    JSON_HEADERS,
+                    wg_objects.approle_login,
+                ),
                 fixed(
                     f"{ob.url}/v1/{openbao_side.LOGIN_PATH}", "POST", JSON_HEADERS, ob_login_body
                 ),

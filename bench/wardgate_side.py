@@ -20,6 +20,15 @@ ROLE_PATH = f"auth/alicloud/role/{ROLE}"
 LOGIN_PATH = "auth/alicloud/login"
 READER_POLICY = 'path "auth/alicloud/role/*" { capabilities = ["read", "list"] }'
 ROLE_BODY = {"arn": feeds.ROLE_ARN, "token_policies": "default", "token_ttl": "1h"}
+# AppRole, set up as bench/openbao_side.py sets up OpenBao's (same role, same secret ID rules).
+APPROLE_ROLE_PATH = f"auth/approle/role/{ROLE}"
+APPROLE_LOGIN_PATH = "auth/approle/login"
+APPROLE_ROLE_BODY = {
+    "token_policies": "default",
+    "token_ttl": "1h",
+    "secret_id_num_uses": 0,
+    "secret_id_ttl": 0,
+}
 
 
 def wardgate_argv() -> list[str]:
@@ -75,6 +84,10 @@ type = "alicloud"
 
 [auth.config]
 sts_endpoint = "{sts_url}"
+
+[[auth]]
+path = "approle"
+type = "approle"
 """
     )
 
@@ -164,6 +177,7 @@ class WardgateObjects:
     reader_token: str
     acl: bool  # the policy could be written and the reader token may read the role
     acl_note: str
+    approle_login: dict[str, str]  # a role_id/secret_id pair of role r1 at approle/
 
 
 def create_objects(server: Wardgate) -> WardgateObjects:
@@ -192,9 +206,25 @@ def create_objects(server: Wardgate) -> WardgateObjects:
                 f"the non-root token holding {POLICY_NAME} gets {read} on GET {ROLE_PATH} "
                 "(policy written, but not enforced as granted)"
             )
-        return WardgateObjects(reader_token=reader, acl=read == 200, acl_note=note)
+        return WardgateObjects(
+            reader_token=reader,
+            acl=read == 200,
+            acl_note=note,
+            approle_login=approle_objects(api),
+        )
     finally:
         api.close()
+
+
+def approle_objects(api: Api) -> dict[str, str]:
+    """Role r1 at approle/ and a secret ID usable any number of times; one login checks them."""
+    api.request("POST", APPROLE_ROLE_PATH, APPROLE_ROLE_BODY)
+    role_id = api.request("GET", f"{APPROLE_ROLE_PATH}/role-id")["data"]["role_id"]
+    secret_id = api.request("POST", f"{APPROLE_ROLE_PATH}/secret-id", {})["data"]["secret_id"]
+    body = {"role_id": role_id, "secret_id": secret_id}
+    if not api.request("POST", APPROLE_LOGIN_PATH, body, token="")["auth"]["client_token"]:
+        raise RuntimeError("wardgate AppRole login returned no token")
+    return body
 
 
 def check_login(server: Wardgate, workdir: Path) -> None:
