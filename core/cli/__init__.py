@@ -36,9 +36,16 @@ def _operator(argv: list[str]) -> int:
     return operator_command(argv)
 
 
+def _agent(argv: list[str]) -> int:
+    from core.agent.main import agent_command
+
+    return agent_command(argv)
+
+
 # Commands with their own argument parsing: name -> (synopsis, argv -> exit code).
 RAW: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "server": ("run the server (-config FILE, or -dev for an in-memory trial server)", _server),
+    "agent": ("log in, keep the token alive, write it to files (-config FILE)", _agent),
     "operator": ("maintenance beside the server (operator -h lists them)", _operator),
 }
 

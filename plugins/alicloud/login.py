@@ -30,8 +30,10 @@ LOGIN_ARGS: dict[str, str] = {
     "role": "the wardgate role to log in with (required)",
     "region": "Alibaba Cloud region whose STS endpoint is signed for, e.g. cn-hangzhou (required)",
     "access_key": "AccessKey ID (default: the credential chain)",
-    "secret_key": "AccessKey secret (Vault Agent's name: access_secret)",
-    "security_token": "STS security token of temporary keys (Vault Agent's name: access_token)",
+    "secret_key": "AccessKey secret",
+    "access_secret": "the same as secret_key (the name Vault Agent's config reads)",
+    "security_token": "STS security token of temporary keys",
+    "access_token": "the same as security_token (Vault Agent's name)",
     "role_arn": "assume this RAM role with the keys first (with role_session_name)",
     "role_session_name": "session name when assuming role_arn (default wardgate)",
     "role_name": "the ECS instance's RAM role, read from instance metadata",
@@ -136,7 +138,7 @@ async def login_payload_from_args(args: dict[str, str]) -> dict[str, Any]:
         raise LoginArgumentError(
             "give secret_key or access_secret, security_token or access_token, not both"
         )
-    unknown = sorted(set(given) - set(LOGIN_ARGS))
+    unknown = sorted(set(args) - set(LOGIN_ARGS))
     if unknown:
         raise LoginArgumentError(f"unknown login argument(s): {', '.join(unknown)}")
     poll = given.pop("credential_poll_interval", "60")
