@@ -114,6 +114,8 @@ class Report:
     memory: dict[str, int] = field(default_factory=dict)
     fallback: str = ""
     notes: list[str] = field(default_factory=list)
+    # Lines of extra sections (e.g. bench/two_nodes.py), rendered before the notes.
+    sections: list[str] = field(default_factory=list)
 
 
 def _yes(ok: bool | None) -> str:
@@ -224,6 +226,7 @@ def render(report: Report) -> str:
         out.append("")
         out.extend(_scale_targets(report))
         out.append("")
+    out.extend(report.sections)
     for note in report.notes:
         out.append(f"- {note}")
     return "\n".join(out).rstrip() + "\n"

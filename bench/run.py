@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import feeds, openbao_side, wardgate_side
+from bench import feeds, openbao_side, pg_side, two_nodes, wardgate_side
 from bench.openbao_side import OpenBao
 from bench.procs import ForeignCpu, Service
 from bench.report import (
@@ -104,6 +104,17 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         choices=("granian", "hypercorn"),
         default="granian",
         help="wardgate server.http: the HTTP server measured (granian, the default)",
+    )
+    parser.add_argument(
+        "--storage",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="wardgate's storage (sqlite); postgresql adds a two-node measurement",
+    )
+    parser.add_argument(
+        "--pg-dsn",
+        help="admin DSN for --storage postgresql; a fresh database is created per server "
+        "(default: $WARDGATE_BENCH_PG_DSN or postgresql://postgres@127.0.0.1:5432/postgres)",
     )
     parser.add_argument(
         "--scale",
@@ -286,8 +297,11 @@ class Bench:
         opts = self.opts
         wg = Wardgate(self.workdir / "wardgate", opts.workers, sts_url, opts.http)
         wg.workdir.mkdir(parents=True, exist_ok=True)
+        wg.storage = self.fresh_storage("compare")
         self._stops.append(wg.stop)
-        self._progress(f"starting wardgate ({opts.workers} workers on {opts.http}, SQLite)")
+        self._progress(
+            f"starting wardgate ({opts.workers} workers on {opts.http}, {self.storage_name()})"
+        )
         wg.start()
         wg_objects = wardgate_side.create_objects(wg)
         wardgate_side.check_login(wg, self.workdir)
@@ -396,6 +410,8 @@ class Bench:
 
         if "login" in opts.workloads:
             report.login = self.login_latency(wg, ob, emulator, sts_url, ob_login_body)
+        if opts.storage == "postgresql" and "lookup-self" in opts.workloads:
+            report.sections += self.second_node(wg, sts_url, wg_reader)
 
         report.memory = {"wardgate": wg.rss_bytes(), "OpenBao": ob.rss_bytes()}
         report.notes.append(
@@ -457,6 +473,49 @@ class Bench:
         self.measure("STS emulator alone", [("emulator", sts_loaded, latency.emulator_loaded)])
         return latency
 
+    # -- PostgreSQL -----------------------------------------------------------------------------
+
+    def storage_name(self) -> str:
+        return "PostgreSQL" if self.opts.storage == "postgresql" else "SQLite"
+
+    def fresh_storage(self, label: str) -> str:
+        """A `[storage]` table on a new database (PostgreSQL), dropped at the end; "" for
+        SQLite (each server's own file)."""
+        if self.opts.storage != "postgresql":
+            return ""
+        admin = pg_side.admin_dsn(self.opts.pg_dsn)
+        name, dsn = pg_side.create_database(admin, label)
+        self._stops.append(lambda: pg_side.drop_database(admin, name))
+        return pg_side.storage_block(dsn, self.opts.workers)
+
+    def second_node(self, a: Wardgate, sts_url: str, headers: dict[str, str]) -> list[str]:
+        b = Wardgate(self.workdir / "wardgate-b", self.opts.workers, sts_url)
+        b.workdir.mkdir(parents=True, exist_ok=True)
+        b.storage, b.root_token = a.storage, a.root_token  # joins A's initialised database
+        self._stops.append(b.stop)
+        self._progress("starting a second wardgate node on the same database")
+        b.start()
+        load_a = fixed(f"{a.url}/v1/auth/token/lookup-self", "GET", headers)
+        load_b = fixed(f"{b.url}/v1/auth/token/lookup-self", "GET", headers)
+        by_url = {load_a.url: load_a, load_b.url: load_b}
+        if self.opts.warmup > 0:
+            self.wrk_run(load_b, self.opts.warmup)
+
+        def run(url: str, connections: int) -> WrkResult:
+            threads = min(self.opts.threads, connections)
+            return self.wrk_run(
+                by_url[url], self.opts.duration, threads=threads, connections=connections
+            )
+
+        nodes = two_nodes.measure(
+            load_a.url, load_b.url, self.opts.connections, self.opts.rounds, run
+        )
+        self._progress(
+            f"two nodes: A alone {nodes.alone.rps:,.0f} req/s, A+B {nodes.together:,.0f} req/s"
+        )
+        b.stop()
+        return two_nodes.render(nodes, self.opts.connections)
+
     def scale(self, report: Report, sts_url: str) -> None:
         """wardgate alone with N live tokens stored: lookup-self latency and RSS.
 
@@ -469,12 +528,16 @@ class Bench:
             label = tokens_label(target)
             wg = Wardgate(self.workdir / f"scale-{label}", opts.workers, sts_url, opts.http)
             wg.workdir.mkdir(parents=True, exist_ok=True)
+            wg.storage = self.fresh_storage(f"scale_{label.lower()}")
             self._stops.append(wg.stop)
             wg.start()  # creates the database, its HMAC key and the root token
             wg.stop()
             self._progress(f"scale: storing {label} live tokens")
             started = time.monotonic()
-            token = fill_tokens(wg.db, target)
+            if wg.storage:
+                token = pg_side.fill_tokens(pg_side.dsn_of(wg.storage), target)
+            else:
+                token = fill_tokens(wg.db, target)
             fill_seconds = time.monotonic() - started
             self._progress(f"scale: stored {label} tokens in {fill_seconds:.0f} s")
             filled.append((target, wg, token, fill_seconds))
@@ -494,9 +557,9 @@ class Bench:
         warm = f" after a {opts.warmup:g} s warm-up" if opts.warmup > 0 else ""
         return [
             f"wardgate {wardgate_version()}: `workers = {opts.workers}`, "
-            f"`http = {opts.http}`, SQLite storage "
-            "(`synchronous = full`, the default), AliCloud mount replaying to the STS emulator "
-            "(`wardgate sts-emulator`, its own process)",
+            f"`http = {opts.http}`, {self.storage_setup()}, "
+            "AliCloud mount replaying to the STS emulator (`wardgate sts-emulator`, its own "
+            "process)",
             f"{self.versions.get('openbao') or bao_version(self.bao)}: raft "
             "storage (one node), initialised (1 key share) and unsealed, not dev mode",
             f"load: {wrk_version(self.wrk)}, `-t{opts.threads} -c{opts.connections}`, "
@@ -505,6 +568,15 @@ class Bench:
             "servers, emulator and wrk share the machine's cores; each login sends a freshly "
             "signed request (pre-signed in Python, fed to wrk by a Lua script, none reused)",
         ]
+
+    def storage_setup(self) -> str:
+        if self.opts.storage != "postgresql":
+            return "SQLite storage (`synchronous = full`, the default)"
+        admin = pg_side.admin_dsn(self.opts.pg_dsn)
+        return (
+            f"PostgreSQL storage ({pg_side.server_version(admin)}, {pg_side.describe(admin)}, "
+            "a fresh database per server, default server settings)"
+        )
 
 
 # -- facts about the machine and the run -------------------------------------------------------

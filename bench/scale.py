@@ -17,6 +17,7 @@ checking that the table has the expected shape; with any other shape the harness
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import sqlite3
@@ -28,7 +29,7 @@ from typing import Any
 
 from core.framework.path import Clock
 from core.runtime import HMAC_KEY_KEY
-from core.storage.base import Put, StorageView, WriteOp
+from core.storage.base import Put, StorageView, WriteOp, always_mine
 from core.storage.sqlite import SQLiteStorage
 from core.tokens.store import TokenEntry, TokenStore
 
@@ -67,6 +68,12 @@ class _Capture:
 
     async def update(self, *args: Any, **kwargs: Any) -> tuple[bytes | None, bytes | None]:
         raise NotImplementedError
+
+    async def ping(self) -> None:
+        pass
+
+    def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        return always_mine(name)
 
     async def close(self) -> None:
         pass

@@ -1,5 +1,6 @@
-"""wardgate as the benchmark runs it: SQLite storage, N workers, an AliCloud mount whose STS
-calls go to `wardgate sts-emulator` (its own process), and the benchmark objects."""
+"""wardgate as the benchmark runs it: SQLite (or PostgreSQL) storage, N workers, an AliCloud
+mount whose STS calls go to `wardgate sts-emulator` (its own process), and the benchmark
+objects."""
 
 from __future__ import annotations
 
@@ -62,8 +63,17 @@ def start_emulator(workdir: Path) -> tuple[Service, str]:
 
 
 def write_config(
-    path: Path, *, port: int, workers: int, db: Path, sts_url: str, http: str = "granian"
+    path: Path,
+    *,
+    port: int,
+    workers: int,
+    db: Path,
+    sts_url: str,
+    http: str = "granian",
+    storage: str = "",
 ) -> None:
+    """`storage`: a whole `[storage]` table (PostgreSQL); empty: SQLite in `db`."""
+    storage = storage or f'[storage]\nbackend = "sqlite"\npath = "{db}"\n'
     path.write_text(
         f"""# written by bench/run.py
 [server]
@@ -71,9 +81,7 @@ address = "127.0.0.1:{port}"
 workers = {workers}
 http = "{http}"
 
-[storage]
-backend = "sqlite"
-path = "{db}"
+{storage}
 
 [log]
 level = "warning"
@@ -105,7 +113,9 @@ class Wardgate:
     http: str = "granian"  # server.http: the HTTP server under test
     port: int = 0
     service: Service | None = None
+    # Set it before start() for a node joining an initialised database (no token printed).
     root_token: str = ""
+    storage: str = ""  # a `[storage]` table (PostgreSQL); empty: SQLite in `db`
 
     @property
     def url(self) -> str:
@@ -131,6 +141,7 @@ class Wardgate:
             db=self.db,
             sts_url=self.sts_url,
             http=self.http,
+            storage=self.storage,
         )
         log = self.workdir / "wardgate.log"
         already = log.read_text(errors="replace") if log.exists() else ""

@@ -74,10 +74,17 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class StorageConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    backend: str = "sqlite"
+    backend: str = "sqlite"  # sqlite | memory | postgresql
     path: str = "data/wardgate.db"
     # "full" also survives power loss; "normal" survives a killed process only.
     synchronous: str = "full"
+    # postgresql: the DSN (may hold a password, so it may be a secret reference) and the
+    # connection pool of each server process.
+    dsn: str | SecretRef | None = None
+    pool_min: int = 2
+    pool_max: int = 8
+    connect_timeout: int | str = 5
+    statement_timeout: int | str = 5
 
 
 class TokenConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -235,11 +242,12 @@ def validate(config: Config, source: str) -> None:
         )
     if bool(config.server.tls_cert_file) != bool(config.server.tls_key_file):
         raise ConfigError(f"{source}: server.tls_cert_file and tls_key_file go together")
-    if config.storage.backend not in ("sqlite", "memory"):
+    if config.storage.backend not in ("sqlite", "memory", "postgresql"):
         raise ConfigError(
-            f'{source}: storage.backend must be "sqlite" or "memory", '
+            f'{source}: storage.backend must be "sqlite", "memory" or "postgresql", '
             f"not {config.storage.backend!r}"
         )
+    validate_postgresql(config.storage, source)
     if config.storage.synchronous not in ("full", "normal"):
         raise ConfigError(f'{source}: storage.synchronous must be "full" or "normal"')
     if config.log.level.lower() not in ("debug", "info", "warning", "error"):
@@ -297,6 +305,22 @@ def validate_server(server: ServerConfig, source: str) -> None:
             raise ConfigError(
                 f"{source}: server.trusted_proxies: {cidr!r} is not an address or CIDR"
             ) from None
+
+
+def validate_postgresql(storage: StorageConfig, source: str) -> None:
+    if storage.backend == "postgresql" and not storage.dsn:
+        raise ConfigError(
+            f'{source}: storage.dsn is required with backend = "postgresql" '
+            '(e.g. "postgresql://wardgate@db.example:5432/wardgate")'
+        )
+    if not 0 <= storage.pool_min <= storage.pool_max:
+        raise ConfigError(f"{source}: storage.pool_min must be between 0 and storage.pool_max")
+    if storage.pool_max < 2:
+        # The sweeper holds one connection for its lock while it works through another.
+        raise ConfigError(f"{source}: storage.pool_max must be at least 2")
+    for key in ("connect_timeout", "statement_timeout"):
+        if duration(getattr(storage, key), f"storage.{key}") < 1:
+            raise ConfigError(f"{source}: storage.{key} must be at least 1 second")
 
 
 def normalize_mount_path(path: str) -> str:

@@ -32,6 +32,7 @@ from core.framework.errors import (
     InternalError,
     NotFound,
     PermissionDenied,
+    Unavailable,
     UnsupportedOperation,
     UnsupportedPath,
     WardgateError,
@@ -49,6 +50,7 @@ from core.framework.path_help import help_body
 from core.infisical.face import PREFIX as INFISICAL_PREFIX
 from core.infisical.face import InfisicalFace
 from core.runtime import Runtime
+from core.storage.base import StorageUnavailable
 from core.tokens.issue import auth_block, issue_login_token
 from core.tokens.store import Authenticated
 from core.wrapping import wrap_envelope
@@ -132,6 +134,10 @@ class Pipeline:
                 f" [{exc.log_detail}]" if exc.log_detail else "",
             )
             return _error(exc)
+        except StorageUnavailable as exc:
+            # The storage logs each outage once; the client only learns that storage is down.
+            log.debug("%s %s refused (503): %s", request.method, request.url.path, exc)
+            return _error(Unavailable("storage unavailable"))
         except Exception:
             log.exception("%s %s failed", request.method, request.url.path)
             record.fail(InternalError())

@@ -35,8 +35,8 @@ from core.framework.path import (
 from core.mounts import MountEntry, MountTable, MountTuning, decode_table, new_mount
 from core.policy import PolicyStore
 from core.registry import PluginRegistry
-from core.storage import open_storage
-from core.storage.base import Storage, StorageView
+from core.storage import open_configured
+from core.storage.base import Storage, StorageUnavailable, StorageView
 from core.sys.backend import sys_backend
 from core.tokens.backend import token_backend
 from core.tokens.store import TokenEntry, TokenStore, random_id
@@ -47,6 +47,11 @@ log = logging.getLogger("wardgate")
 HMAC_KEY_KEY = "core/token-hmac-key"
 CLUSTER_ID_KEY = "core/cluster-id"
 ROOT_MARKER_KEY = "core/root-token-generated"
+TOKEN_PREFIX = "sys/token/"
+
+
+class _AlreadyInitialised(Exception):
+    """The store has had its root token since an earlier (or a concurrent) start."""
 
 
 class Runtime:
@@ -81,11 +86,7 @@ class Runtime:
 
     async def start(self, *, sweep: bool = True) -> None:
         if self._given_storage is None:
-            self.storage = await open_storage(
-                self.config.storage.backend,
-                self.config.storage.path,
-                synchronous=self.config.storage.synchronous,
-            )
+            self.storage = await open_configured(self.config.storage)
         try:
             await self._prepare()
         except BaseException:
@@ -103,7 +104,7 @@ class Runtime:
         # Plugins get keys derived from the server key, one per mount (see core/framework/keyed).
         self.hasher = KeyedHasher(server_key).derive("wardgate plugin keys")
         self.tokens = TokenStore(
-            StorageView(self.storage, "sys/token/"),
+            StorageView(self.storage, TOKEN_PREFIX),
             server_key,
             self.clock,
             issuer_alive=self.router.accessor_live,
@@ -212,20 +213,36 @@ class Runtime:
     async def generate_root_token(self, token_id: str | None = None) -> str | None:
         """Create a root token. Without `token_id`, only on the first start of a database
         (returns None afterwards); with one (dev mode, tests) whenever it does not exist yet."""
-        if token_id is None:
-            _, marker = await self.storage.update(ROOT_MARKER_KEY, lambda raw: raw or b"pending")
-            if marker != b"pending":
-                return None
-        elif await self.tokens.get(self.tokens.hash(token_id)) is not None:
-            return token_id
-        token = await self.issue_root_token(token_id)
-        if token_id is None:
-            await self.storage.put(ROOT_MARKER_KEY, b"done")
+        if token_id is not None:
+            if await self.tokens.get(self.tokens.hash(token_id)) is not None:
+                return token_id
+            return await self.issue_root_token(token_id)
+        # The marker and the token in one transaction: of several nodes starting at once on
+        # an empty database, exactly one creates (and prints) a root token, and a crash can
+        # never leave a marker without a token.
+        token, ops = self.tokens.creation(self._root_entry())
+
+        def first_start(raw: bytes | None) -> bytes:
+            if raw is not None and raw != b"pending":  # "pending": an older, unfinished start
+                raise _AlreadyInitialised
+            return b"done"
+
+        try:
+            await self.storage.update(
+                ROOT_MARKER_KEY,
+                first_start,
+                also=StorageView(self.storage, TOKEN_PREFIX).prefixed(ops),
+            )
+        except _AlreadyInitialised:
+            return None
         return token
 
     async def issue_root_token(self, token_id: str | None = None) -> str:
         """A new root token, whatever exists (`wardgate operator generate-root`)."""
-        entry = TokenEntry(
+        return await self.tokens.create(self._root_entry(), token_id=token_id)
+
+    def _root_entry(self) -> TokenEntry:
+        return TokenEntry(
             accessor=random_id(24),
             policies=["root"],
             display_name="root",
@@ -233,18 +250,22 @@ class Runtime:
             creation_time=self.clock.now(),
             renewable=False,
         )
-        return await self.tokens.create(entry, token_id=token_id)
 
     async def _sweep_forever(self) -> None:
         interval = max(1, self.config.server.sweep_interval)
         while True:
             await asyncio.sleep(interval)
             try:
-                swept = await self.tokens.sweep_expired()
-                if swept:
-                    log.info("revoked %d expired tokens", swept)
-                await self.wrapping.sweep_expired()
-                await self.router.sweep_plugins()
+                # One node (process) at a time sweeps; the others skip this round.
+                async with self.storage.exclusive("sweep") as mine:
+                    if mine:
+                        swept = await self.tokens.sweep_expired()
+                        if swept:
+                            log.info("revoked %d expired tokens", swept)
+                        await self.wrapping.sweep_expired()
+                        await self.router.sweep_plugins()
+            except StorageUnavailable:
+                pass  # the storage has logged the outage; the next round tries again
             except Exception:
                 log.exception("background sweep failed; will retry")
 

@@ -1,10 +1,10 @@
-"""Shared fixtures: an in-process wardgate server (memory or SQLite storage), a clock the test
-moves by hand, and an httpx client speaking to the app through ASGI (no sockets)."""
+"""Shared fixtures: an in-process wardgate server (memory, SQLite or PostgreSQL storage), a clock
+the test moves by hand, and an httpx client speaking to the app through ASGI (no sockets)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from core.framework.path import Clock
 from core.registry import PluginRegistry
 from core.runtime import Runtime
 from core.storage.base import Storage
+from tests.support import pg
 
 # The auth block of a login or token create, keys in Vault's order (transcripts §0, fact 12).
 AUTH_KEYS = [
@@ -160,6 +161,48 @@ def sqlite_config(path: Path, **server: Any) -> Config:
     return Config(storage=storage, server=ServerConfig(**server))
 
 
+def postgres_config(dsn: str, **server: Any) -> Config:
+    # A small pool: tests open many servers one after another, a few at a time.
+    storage = StorageConfig(backend="postgresql", dsn=dsn, pool_min=1, pool_max=4)
+    return Config(storage=storage, server=ServerConfig(**server))
+
+
+# The storage backends every backend-parametrised test runs on, so they cannot drift apart.
+STORAGE_BACKENDS = ["memory", "sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_session_dsn() -> Iterator[str]:
+    """This session's own throwaway PostgreSQL database (dropped at the end)."""
+    name = pg.create_database()
+    yield pg.dsn_for(name)
+    pg.drop_database(name)
+
+
+@pytest.fixture
+async def pg_dsn(pg_session_dsn: str) -> str:
+    """The session's database with an empty store."""
+    await pg.empty_store(pg_session_dsn)
+    return pg_session_dsn
+
+
+async def backend_config(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Config:
+    """A fresh, empty store on `backend` (PostgreSQL only when a test asks for it)."""
+    if backend == "memory":
+        return memory_config()
+    if backend == "sqlite":
+        return sqlite_config(tmp_path / "wardgate.db")
+    dsn = request.getfixturevalue("pg_session_dsn")
+    await pg.empty_store(dsn)
+    return postgres_config(dsn)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    line = pg.summary_line()
+    if line:
+        terminalreporter.write_line(line, red=True, bold=True)
+
+
 @contextlib.asynccontextmanager
 async def start_server(
     config: Config | None = None,
@@ -194,12 +237,9 @@ async def server() -> AsyncIterator[Server]:
         yield srv
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=STORAGE_BACKENDS)
 async def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Server]:
     """The same server on each storage backend (for the token store tests)."""
-    if request.param == "memory":
-        config = memory_config()
-    else:
-        config = sqlite_config(tmp_path / "wardgate.db")
+    config = await backend_config(request, request.param, tmp_path)
     async with start_server(config) as srv:
         yield srv

@@ -2,11 +2,12 @@
 
 A backend is one module with a class that satisfies `Storage`, plus one branch in
 `open_storage`. Backend modules are imported only when chosen, so a backend's driver
-(aiosqlite today, e.g. asyncpg for a future "postgresql") is needed only by deployments that
-use it.
+(aiosqlite for "sqlite", asyncpg for "postgresql") is loaded only by deployments that use it.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from core.storage.base import (
     Delete,
@@ -17,17 +18,51 @@ from core.storage.base import (
     UpdateFn,
     WriteOp,
 )
+from core.storage.options import PostgresOptions
 
-BACKENDS = ("memory", "sqlite")
+if TYPE_CHECKING:
+    from core.config import StorageConfig
+
+BACKENDS = ("memory", "sqlite", "postgresql")
 
 
-async def open_storage(backend: str, path: str | None, *, synchronous: str = "full") -> Storage:
+async def open_configured(config: StorageConfig) -> Storage:
+    """Open the storage a `[storage]` table describes (secrets in it resolved here)."""
+    from core.config import duration, resolve_secret
+
+    postgres = None
+    if config.backend == "postgresql":
+        postgres = PostgresOptions(
+            dsn=resolve_secret(config.dsn, "storage.dsn") or "",
+            pool_min=config.pool_min,
+            pool_max=config.pool_max,
+            connect_timeout=duration(config.connect_timeout, "storage.connect_timeout"),
+            statement_timeout=duration(config.statement_timeout, "storage.statement_timeout"),
+        )
+    return await open_storage(
+        config.backend, config.path, synchronous=config.synchronous, postgres=postgres
+    )
+
+
+async def open_storage(
+    backend: str,
+    path: str | None,
+    *,
+    synchronous: str = "full",
+    postgres: PostgresOptions | None = None,
+) -> Storage:
     """Open the storage named by configuration.
 
-    `path` is the database file for "sqlite" and is ignored by "memory". `synchronous` is
+    `path` is the database file for "sqlite" and is ignored by the others. `synchronous` is
     SQLite's durability level, "full" (survives power loss) or "normal" (survives a crash
-    of the process only).
+    of the process only). `postgres` holds the DSN and pool settings of "postgresql".
     """
+    if backend == "postgresql":
+        if postgres is None or not postgres.dsn:
+            raise ValueError("the postgresql storage backend needs a dsn")
+        from core.storage.postgres import PostgresStorage
+
+        return await PostgresStorage.open(postgres)
     if backend == "memory":
         from core.storage.memory import MemoryStorage
 
@@ -57,6 +92,7 @@ async def check_storage(backend: str, path: str | None) -> None:
 __all__ = [
     "BACKENDS",
     "Delete",
+    "PostgresOptions",
     "Put",
     "Storage",
     "StorageUnavailable",
@@ -64,5 +100,6 @@ __all__ = [
     "UpdateFn",
     "WriteOp",
     "check_storage",
+    "open_configured",
     "open_storage",
 ]

@@ -9,13 +9,17 @@ Rules every implementation keeps:
 - No implementation caches values in process memory: several server processes may share one
   database and must see each other's writes at once.
 - `update` is atomic across processes: two concurrent updates of one key never both see the same
-  old value.
+  old value. Its function may be called more than once (a backend retries a transaction that
+  lost a race or a serialization check); only the call whose result is committed counts.
+- A backend that cannot reach its database raises `StorageUnavailable` (503), never hangs: no
+  write of the failed call is half applied, and the backend logs the outage once.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -89,11 +93,32 @@ class Storage(Protocol):
         process and is visible to every process at once, but a power cut may lose it unless a
         durable write (by any process) was acknowledged after it: durable writes persist all
         that was committed before them. For records whose loss is harmless as long as nothing
-        durable followed them (a login nonce: see plugins/alicloud/nonce.py).
+        durable followed them (a login nonce: see plugins/alicloud/nonce.py). SQLite: the
+        commit skips its fsync. PostgreSQL: the transaction runs with `synchronous_commit =
+        off` (the commit returns before its WAL is flushed; a crash of the database server,
+        not of wardgate, may lose it).
         """
         ...
 
+    async def ping(self) -> None:
+        """Raise StorageUnavailable unless the database answers now (start-up pre-flight,
+        `sys/health`). Cheap: one round trip at most."""
+        ...
+
+    def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        """`async with storage.exclusive("sweep") as mine:` is True in at most one process
+        sharing the database at a time (False at once elsewhere, never waiting), so periodic
+        work runs on one node per round instead of racing on all of them."""
+        ...
+
     async def close(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def always_mine(name: str) -> AsyncIterator[bool]:
+    """`exclusive` of a backend with a single process per database (or none to share with)."""
+    del name
+    yield True
 
 
 class StorageView:
@@ -125,9 +150,10 @@ class StorageView:
         return await self._inner.list(self._prefix + prefix, after=after, limit=limit)
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
-        await self._inner.write(self._prefixed(ops))
+        await self._inner.write(self.prefixed(ops))
 
-    def _prefixed(self, ops: Sequence[WriteOp]) -> builtins.list[WriteOp]:
+    def prefixed(self, ops: Sequence[WriteOp]) -> builtins.list[WriteOp]:
+        """`ops` with this view's prefix: as the storage beneath sees them."""
         return [
             Put(self._prefix + op.key, op.value)
             if isinstance(op, Put)
@@ -139,8 +165,14 @@ class StorageView:
         self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
     ) -> tuple[bytes | None, bytes | None]:
         return await self._inner.update(
-            self._prefix + key, fn, also=self._prefixed(also), durable=durable
+            self._prefix + key, fn, also=self.prefixed(also), durable=durable
         )
+
+    async def ping(self) -> None:
+        await self._inner.ping()
+
+    def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        return self._inner.exclusive(self._prefix + name)
 
     async def close(self) -> None:
         """A view does not own the storage beneath it."""
@@ -148,4 +180,6 @@ class StorageView:
 
 class StorageUnavailable(Exception):
     """Storage cannot be used as configured (a path, a permission, a server): the message
-    names what and where, and the server stops before it starts with one line."""
+    names what and where, and the server stops before it starts with one line. Raised while
+    serving (a database server gone), the request gets 503 `storage unavailable` and never
+    sees the message; the backend logs the outage once."""

@@ -8,10 +8,11 @@ semantics) matches the SQLite backend so that tests against this one mean someth
 from __future__ import annotations
 
 import builtins
+import contextlib
 from bisect import bisect_right, insort
 from collections.abc import Sequence
 
-from core.storage.base import Put, UpdateFn, WriteOp, check_ops, check_value
+from core.storage.base import Put, UpdateFn, WriteOp, always_mine, check_ops, check_value
 
 
 class MemoryStorage:
@@ -80,6 +81,12 @@ class MemoryStorage:
         else:
             self._put(key, new)
         return old, new
+
+    async def ping(self) -> None:
+        """Always reachable."""
+
+    def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        return always_mine(name)
 
     async def close(self) -> None:
         """Nothing to release."""

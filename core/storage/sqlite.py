@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -33,7 +34,7 @@ from typing import Self
 
 import aiosqlite
 
-from core.storage.base import Delete, Put, UpdateFn, WriteOp
+from core.storage.base import Delete, Put, UpdateFn, WriteOp, always_mine
 from core.storage.sqlite_checkpoint import DEFAULT_INTERVAL, WAL_RESTART_PAGES, Checkpointer
 from core.storage.sqlite_files import prepare_database_file
 from core.storage.sqlite_writer import WriterThread
@@ -166,6 +167,14 @@ class SQLiteStorage:
         self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
     ) -> tuple[bytes | None, bytes | None]:
         return await self._w.update(key, fn, also, durable=durable)
+
+    async def ping(self) -> None:
+        """The file is local and was opened: nothing can be unreachable."""
+
+    def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[bool]:
+        # Workers sharing the file each run the (idempotent) sweeps; a sweep that finds
+        # nothing due reads one index key.
+        return always_mine(name)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._checkpointer.stop)

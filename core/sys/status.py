@@ -81,6 +81,9 @@ async def leader(req: Request[Any]) -> Response:
 
 def health(ctx: CoreContext, version: str) -> Handler:
     async def handler(req: Request[Any]) -> Response:
+        # A node that cannot reach its database answers 503 (StorageUnavailable), so a load
+        # balancer drops it until the database is back.
+        await ctx.storage.ping()
         body = {
             "initialized": True,
             "sealed": False,

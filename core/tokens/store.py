@@ -302,14 +302,8 @@ class TokenStore:
         exactly one succeeds; the others get a 400.
         """
         custom = token_id is not None
-        if token_id is None:
-            prefix = "b." if entry.type == "batch" else "s."
-            token_id = prefix + random_id(24)
+        token_id, ops = self.creation(entry, token_id=token_id)
         token_hash = self.hash(token_id)
-        ops: list[WriteOp] = [Put("id/" + token_hash, _encoder.encode(entry))]
-        if entry.accessor:
-            ops.append(Put("accessor/" + entry.accessor, token_hash.encode()))
-        ops.extend(self._index_ops(entry, token_hash))
         if custom:
             await self._claim(token_hash, entry, ops[1:])
             if not entry.parent:
@@ -325,6 +319,22 @@ class TokenStore:
         else:
             await self._storage.write(ops)
         return token_id
+
+    def creation(
+        self, entry: TokenEntry, *, token_id: str | None = None
+    ) -> tuple[str, list[WriteOp]]:
+        """The token and the writes (keys under this store's view) of a new token with a
+        generated id, for a caller that commits an orphan together with a write of its own
+        (the root token and the first-start marker)."""
+        if token_id is None:
+            prefix = "b." if entry.type == "batch" else "s."
+            token_id = prefix + random_id(24)
+        token_hash = self.hash(token_id)
+        ops: list[WriteOp] = [Put("id/" + token_hash, _encoder.encode(entry))]
+        if entry.accessor:
+            ops.append(Put("accessor/" + entry.accessor, token_hash.encode()))
+        ops.extend(self._index_ops(entry, token_hash))
+        return token_id, ops
 
     async def _claim(self, token_hash: str, entry: TokenEntry, indexes: list[WriteOp]) -> None:
         """Take a custom id: fails if the id exists. An orphan is written whole with its

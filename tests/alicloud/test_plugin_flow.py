@@ -18,7 +18,7 @@ from core.registry import default_registry
 from plugins.alicloud.emulator import Identity
 from plugins.alicloud.signer import sign_get_caller_identity
 from tests.alicloud.conftest import ACCOUNT, ROLE, ROOT, USER, RunningEmulator, StartEmulator
-from tests.conftest import AUTH_KEYS, FakeClock, Server, start_server
+from tests.conftest import AUTH_KEYS, FakeClock, Server, backend_config, start_server
 
 ROLE_ARN = f"acs:ram::{ACCOUNT}:role/dev-role"
 USER_ARN = f"acs:ram::{ACCOUNT}:user/alice"
@@ -418,12 +418,16 @@ async def test_replayed_request_refused_before_sts(
     assert sts.state.request_count == 1
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_nonce_is_shared_by_servers_on_one_database(
-    sts: RunningEmulator, clock: FakeClock, signed: Signer, tmp_path: Path
+    sts: RunningEmulator,
+    clock: FakeClock,
+    signed: Signer,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    backend: str,
 ) -> None:
-    storage = StorageConfig(
-        backend="sqlite", path=str(tmp_path / "db.sqlite"), synchronous="normal"
-    )
+    storage = (await backend_config(request, backend, tmp_path)).storage
     async with (
         alicloud_server(sts, clock, storage=storage) as first,
         alicloud_server(sts, clock, storage=storage) as second,

@@ -10,9 +10,10 @@ import pytest
 from core.framework import path as framework_path
 from core.framework.errors import InternalError
 from core.policy import DEFAULT_POLICY_TEXT, PolicyError, PolicyStore
+from core.storage import open_configured
 from core.storage.base import StorageView
 from core.storage.memory import MemoryStorage
-from core.storage.sqlite import SQLiteStorage
+from tests.conftest import backend_config
 
 READ_X = 'path "x/*" { capabilities = ["read"] }'
 
@@ -189,11 +190,15 @@ async def test_unparseable_stored_policy_fails_closed(storage: MemoryStorage) ->
         await store.compiled(["a"])
 
 
-async def test_two_sqlite_connections_to_one_database_agree(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_two_connections_to_one_database_agree(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
     # Separate connections share nothing in Python: only the database carries the change, as
-    # between two server processes.
-    first = await SQLiteStorage.open(tmp_path / "wardgate.db", synchronous="normal")
-    second = await SQLiteStorage.open(tmp_path / "wardgate.db", synchronous="normal")
+    # between two server processes (or nodes).
+    config = (await backend_config(request, backend, tmp_path)).storage
+    first = await open_configured(config)
+    second = await open_configured(config)
     try:
         one = PolicyStore(StorageView(first, "sys/policy/"))
         two = PolicyStore(StorageView(second, "sys/policy/"))

@@ -12,17 +12,16 @@ from typing import Any
 
 import pytest
 
-from core.storage import Delete, Put, Storage, StorageView, open_storage
+from core.storage import Delete, Put, Storage, StorageView, open_configured, open_storage
 from core.storage import sqlite as sqlite_mod
 from core.storage.memory import MemoryStorage
 from core.storage.sqlite import SQLiteStorage
+from tests.conftest import STORAGE_BACKENDS, backend_config
 
-BACKENDS = ["memory", "sqlite"]
 
-
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=STORAGE_BACKENDS)
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    s = await open_storage(request.param, str(tmp_path / "db" / "wardgate.sqlite"))
+    s = await open_configured((await backend_config(request, request.param, tmp_path)).storage)
     yield s
     await s.close()
 
