@@ -18,7 +18,7 @@ from core.config import AuthMountConfig, Config, StorageConfig
 from core.registry import default_registry
 from plugins.alicloud.signer import sign_get_caller_identity
 from tests.alicloud.conftest import ROLE, StartEmulator, start_emulator  # noqa: F401
-from tests.conftest import FakeClock, Server, start_server
+from tests.conftest import FakeClock, Server, backend_config, start_server
 
 DENIED = {"errors": ["1 error occurred:\n\t* permission denied\n\n"]}  # a valid token, refused
 BAD_TOKEN = {"errors": ["permission denied"]}  # no usable token at all
@@ -739,12 +739,11 @@ async def test_a_token_created_before_its_policy_exists_gets_it_later(srv: Serve
     assert await status(srv, "GET", "/v1/auth/alicloud/role/dev", holder) == 200
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_a_policy_change_reaches_another_server_on_the_same_database(
-    tmp_path: Path,
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str
 ) -> None:
-    storage = StorageConfig(
-        backend="sqlite", path=str(tmp_path / "db.sqlite"), synchronous="normal"
-    )
+    storage = (await backend_config(request, backend, tmp_path)).storage
     clock = FakeClock()
     async with (
         alicloud(storage=storage, clock=clock) as first,

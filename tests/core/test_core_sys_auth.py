@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from core.config import Config, StorageConfig
 from core.registry import PluginRegistry
+from tests.conftest import backend_config
 
 ENVELOPE_KEYS = [
     "request_id",
@@ -397,12 +397,15 @@ async def test_tune_missing_mount(psrv: Any) -> None:
 # -- several server processes on one database ----------------------------------------------------
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_a_second_instance_sees_mount_changes_at_once(
-    server_factory: Any, plugin_registry: PluginRegistry, tmp_path: Path
+    server_factory: Any,
+    plugin_registry: PluginRegistry,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    backend: str,
 ) -> None:
-    config = Config(
-        storage=StorageConfig(backend="sqlite", path=str(tmp_path / "w.db"), synchronous="normal")
-    )
+    config = await backend_config(request, backend, tmp_path)
     async with (
         server_factory(config, registry=plugin_registry) as one,
         server_factory(config, registry=plugin_registry) as two,
@@ -440,12 +443,15 @@ async def test_tuning_the_token_mount_changes_token_defaults(psrv: Any) -> None:
     ]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_a_mount_whose_plugin_is_gone_does_not_break_the_server(
-    server_factory: Any, plugin_registry: PluginRegistry, tmp_path: Path
+    server_factory: Any,
+    plugin_registry: PluginRegistry,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    backend: str,
 ) -> None:
-    config = Config(
-        storage=StorageConfig(backend="sqlite", path=str(tmp_path / "w.db"), synchronous="normal")
-    )
+    config = await backend_config(request, backend, tmp_path)
     async with server_factory(config, registry=plugin_registry) as before:
         await enable(before, "kv")
     async with server_factory(config, registry=PluginRegistry()) as after:

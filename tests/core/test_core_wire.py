@@ -6,6 +6,10 @@ import json
 import re
 from typing import Any
 
+import pytest
+
+from tests.conftest import backend_config
+
 ENVELOPE_KEYS = [
     "request_id",
     "lease_id",
@@ -137,10 +141,11 @@ async def test_other_verbs_on_health_are_a_bare_405(server: Any) -> None:
         assert resp.json() == {"errors": []}
 
 
-async def test_cluster_id_is_stable_across_restarts(server_factory: Any, tmp_path: Any) -> None:
-    from core.config import Config, StorageConfig
-
-    config = Config(storage=StorageConfig(backend="sqlite", path=str(tmp_path / "db.sqlite")))
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_cluster_id_is_stable_across_restarts(
+    server_factory: Any, tmp_path: Any, request: pytest.FixtureRequest, backend: str
+) -> None:
+    config = await backend_config(request, backend, tmp_path)
     async with server_factory(config) as srv:
         first = (await srv.call("GET", "/v1/sys/health", token=None)).json()["cluster_id"]
     async with server_factory(config) as srv:
