@@ -63,6 +63,10 @@ _HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/json"}
 _NOT_AUDITED = frozenset({"sys/health", "sys/seal-status", "sys/leader"})
 
 
+# What a client sees when the database cannot be reached (never which database, or why).
+_STORAGE_DOWN = Unavailable("storage unavailable")
+
+
 class MethodNotAllowed(WardgateError):
     """An HTTP verb Vault's API does not have at all: 405 with an empty error list."""
 
@@ -116,6 +120,11 @@ class Pipeline:
             except AuditFailed as exc:
                 log.error("%s %s: answer withheld: %s", request.method, record.path, exc.log_detail)
                 return _error(exc)
+            except StorageUnavailable as exc:
+                # The audit table could not be read: the answer cannot be audited, so it is
+                # withheld like any unaudited one (the storage has logged the outage).
+                log.debug("%s %s: answer withheld: %s", request.method, record.path, exc)
+                return _error(_STORAGE_DOWN)
         return response
 
     async def _handle_logged(self, request: HTTPRequest, record: AuditRecord) -> HTTPResponse:
@@ -137,7 +146,8 @@ class Pipeline:
         except StorageUnavailable as exc:
             # The storage logs each outage once; the client only learns that storage is down.
             log.debug("%s %s refused (503): %s", request.method, request.url.path, exc)
-            return _error(Unavailable("storage unavailable"))
+            record.fail(_STORAGE_DOWN)
+            return _error(_STORAGE_DOWN)
         except Exception:
             log.exception("%s %s failed", request.method, request.url.path)
             record.fail(InternalError())
