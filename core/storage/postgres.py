@@ -246,21 +246,25 @@ class PostgresStorage:
             conn = await self._pool.acquire(timeout=self._acquire_timeout)
         except _UNREACHABLE as exc:
             raise self._lost(exc) from None
+        held = False
         try:
             try:
-                mine = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock))
+                held = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock))
             except _UNREACHABLE as exc:
                 raise self._lost(exc) from None
-            try:
-                yield mine
-            finally:
-                if mine:
+            yield held
+            if held:
+                with contextlib.suppress(*_UNREACHABLE):  # then `held` ends the session below
                     await conn.execute("SELECT pg_advisory_unlock($1)", lock)
-        except BaseException:
-            conn.terminate()  # never hand back a connection that may still hold the lock
-            raise
+                    held = False
         finally:
-            await self._pool.release(conn)
+            # A connection that may still hold the lock never goes back to the pool; one
+            # that died has taken its session (and lock) with it, and asyncpg may already
+            # have detached it from the pool.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                if held:
+                    conn.terminate()
+                await self._pool.release(conn)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -280,7 +284,10 @@ class PostgresStorage:
                     try:
                         result = await work(conn)
                     except _UNREACHABLE:
-                        conn.terminate()  # never back into the pool: it may be half-broken
+                        # Never back into the pool: it may be half-broken (or asyncpg has
+                        # already detached it).
+                        with contextlib.suppress(asyncpg.InterfaceError):
+                            conn.terminate()
                         raise
             except _RETRY_SERIALIZATION as exc:
                 if attempt >= MAX_ATTEMPTS:
