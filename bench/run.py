@@ -140,6 +140,11 @@ def options(argv: list[str] | None) -> argparse.Namespace:
         "--workdir", type=Path, help="put configs, databases and logs here (default: a temp dir)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir afterwards")
+    parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="enable one file audit device on wardgate (to measure what auditing costs)",
+    )
     opts = parser.parse_args(argv)
     if opts.duration < 1 or opts.rounds < 1 or opts.connections < 1 or opts.threads < 1:
         parser.error("--duration, --rounds, --connections and --threads must be at least 1")
@@ -295,7 +300,7 @@ class Bench:
 
     def compare(self, report: Report, emulator: Service, sts_url: str) -> None:
         opts = self.opts
-        wg = Wardgate(self.workdir / "wardgate", opts.workers, sts_url, opts.http)
+        wg = Wardgate(self.workdir / "wardgate", opts.workers, sts_url, opts.http, audit=opts.audit)
         wg.workdir.mkdir(parents=True, exist_ok=True)
         wg.storage = self.fresh_storage("compare")
         self._stops.append(wg.stop)
@@ -526,7 +531,9 @@ class Bench:
         filled: list[tuple[int, Wardgate, str, float]] = []
         for target in opts.scale:
             label = tokens_label(target)
-            wg = Wardgate(self.workdir / f"scale-{label}", opts.workers, sts_url, opts.http)
+            wg = Wardgate(
+                self.workdir / f"scale-{label}", opts.workers, sts_url, opts.http, audit=opts.audit
+            )
             wg.workdir.mkdir(parents=True, exist_ok=True)
             wg.storage = self.fresh_storage(f"scale_{label.lower()}")
             self._stops.append(wg.stop)

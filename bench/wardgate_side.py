@@ -71,9 +71,22 @@ def write_config(
     sts_url: str,
     http: str = "granian",
     storage: str = "",
+    audit: bool = False,
 ) -> None:
     """`storage`: a whole `[storage]` table (PostgreSQL); empty: SQLite in `db`."""
     storage = storage or f'[storage]\nbackend = "sqlite"\npath = "{db}"\n'
+    # --audit: one file audit device, written by every worker (what an audited production
+    # server pays per request).
+    audit_block = (
+        f"""
+[[audit]]
+path = "file"
+type = "file"
+options = {{ file_path = "{path.parent / "audit.log"}" }}
+"""
+        if audit
+        else ""
+    )
     path.write_text(
         f"""# written by bench/run.py
 [server]
@@ -97,6 +110,7 @@ sts_endpoint = "{sts_url}"
 path = "approle"
 type = "approle"
 """
+        + audit_block
     )
 
 
@@ -116,6 +130,7 @@ class Wardgate:
     # Set it before start() for a node joining an initialised database (no token printed).
     root_token: str = ""
     storage: str = ""  # a `[storage]` table (PostgreSQL); empty: SQLite in `db`
+    audit: bool = False
 
     @property
     def url(self) -> str:
@@ -142,6 +157,7 @@ class Wardgate:
             sts_url=self.sts_url,
             http=self.http,
             storage=self.storage,
+            audit=self.audit,
         )
         log = self.workdir / "wardgate.log"
         already = log.read_text(errors="replace") if log.exists() else ""

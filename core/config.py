@@ -118,6 +118,17 @@ class AuthMountConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     config: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class TelemetryConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # sys/metrics without a token (Vault's listener option of the same name).
+    unauthenticated_metrics_access: bool = False
+    # "0" turns the Prometheus format off (400), as in Vault; any other value keeps it on
+    # (wardgate's counters live as long as the server process, whatever the duration).
+    prometheus_retention_time: int | str = "24h"
+    # Where worker processes share their counts (prometheus_client's multiprocess directory;
+    # emptied at start). Empty: $PROMETHEUS_MULTIPROC_DIR, else a new temporary directory.
+    multiprocess_dir: str = ""
+
+
 class AuditDeviceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     path: str
     type: str
@@ -133,6 +144,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     infisical: InfisicalConfig = msgspec.field(default_factory=InfisicalConfig)
     auth: list[AuthMountConfig] = msgspec.field(default_factory=list)
     audit: list[AuditDeviceConfig] = msgspec.field(default_factory=list)
+    telemetry: TelemetryConfig = msgspec.field(default_factory=TelemetryConfig)
 
     @property
     def default_ttl(self) -> int:

@@ -16,8 +16,10 @@ from core.acl import Authorizer
 from core.audit import AuditBroker
 from core.config import Config
 from core.framework.path import Backend, Clock, MountInfo
+from core.metrics import Metrics
 from core.mounts import MountEntry, MountTable
 from core.policy import PolicyStore
+from core.quotas import QuotaManager
 from core.registry import PluginRegistry
 from core.storage.base import Storage
 from core.tokens.store import TokenStore
@@ -67,3 +69,5 @@ class CoreContext:
     check_buildable: Callable[[MountEntry], Awaitable[None]]
     # The audit devices (sys/audit manages them).
     audit: AuditBroker
+    metrics: Metrics
+    quotas: QuotaManager

@@ -49,6 +49,7 @@ from core.framework.path import LoginAuth, Operation, Path, Request, Response, T
 from core.framework.path_help import help_body
 from core.infisical.face import PREFIX as INFISICAL_PREFIX
 from core.infisical.face import InfisicalFace
+from core.quotas.gate import check_rate_limit
 from core.runtime import Runtime
 from core.storage.base import StorageUnavailable
 from core.tokens.issue import auth_block, issue_login_token
@@ -61,6 +62,7 @@ _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "LIST"})
 _HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/json"}
 # Never audited (as OpenBao): status endpoints a load balancer polls.
 _NOT_AUDITED = frozenset({"sys/health", "sys/seal-status", "sys/leader"})
+_METRICS = "sys/metrics"
 
 
 # What a client sees when the database cannot be reached (never which database, or why).
@@ -110,21 +112,29 @@ class Pipeline:
             remote_address=client.host if client else None,
             remote_port=client.port if client else None,
         )
+        started = time.perf_counter()
         response = await self._handle_logged(request, record)
         if record.path is not None:
             # Audit at the edge: the response entry of every audited request, errors too (and
             # its request entry, if the request failed before its handler was reached).
             try:
                 await self._runtime.audit.log_request(record)
-                await self._runtime.audit.log_response(record)
+                if not record.request_only:
+                    await self._runtime.audit.log_response(record)
             except AuditFailed as exc:
                 log.error("%s %s: answer withheld: %s", request.method, record.path, exc.log_detail)
-                return _error(exc)
+                response = _error(exc)
             except StorageUnavailable as exc:
                 # The audit table could not be read: the answer cannot be audited, so it is
                 # withheld like any unaudited one (the storage has logged the outage).
                 log.debug("%s %s: answer withheld: %s", request.method, record.path, exc)
-                return _error(_STORAGE_DOWN)
+                response = _error(_STORAGE_DOWN)
+        if record.response_headers:
+            response.headers.update(record.response_headers)
+        if response.status_code != 429:  # as Vault: rejected requests are not timed
+            self._runtime.metrics.request_done(
+                login=record.login, status=response.status_code, started=started
+            )
         return response
 
     async def _handle_logged(self, request: HTTPRequest, record: AuditRecord) -> HTTPResponse:
@@ -185,6 +195,30 @@ class Pipeline:
         if listing and rel and not rel.endswith("/"):
             rel += "/"
         client_ip = request.client.host if request.client else None
+        # `?help=1` always needs a token: help on a login path would otherwise tell an
+        # anonymous caller which mounts exist (200 vs 403).
+        open_route = (
+            route is not None and rel in route[0].backend.unauthenticated and not wants_help
+        )
+        # A path that needs no token (a login) has its small body read first: a role quota
+        # needs the login's role, and the quota comes before everything else.
+        early = (
+            await _request_data(request, method, self._max_unauthenticated_body)
+            if open_route
+            else None
+        )
+        await check_rate_limit(
+            self._runtime.quotas,
+            self._runtime.metrics,
+            path=path,
+            mount=route[0].prefix if route is not None else "",
+            rel=rel,
+            backend=route[0].backend if route is not None else None,
+            body=early or {},
+            client_ip=client_ip,
+            now=self._runtime.clock.now(),
+            record=record,
+        )
         token = token_from_headers(request.headers)
         record.token = token or ""
         authed: Authenticated | None = None
@@ -192,10 +226,10 @@ class Pipeline:
             _describe_mount(record, route[0])
         # The token is checked before the body is read: a caller without a valid token makes
         # the server read nothing. Paths that need no token read a small body at most.
-        # `?help=1` always needs a token: help on a login path would otherwise tell an
-        # anonymous caller which mounts exist (200 vs 403).
-        if route is not None and rel in route[0].backend.unauthenticated and not wants_help:
+        if route is not None and open_route:
             record.login = route[0].entry is not None
+            if path == _METRICS:
+                record.path = None  # served without a token: not audited (OpenBao)
             # No token needed; one that is sent is looked at (never spent) so such paths can
             # tailor their answer (the OpenAPI document is filtered by the caller's ACL).
             authed = await self._runtime.tokens.peek(token, client_ip) if token else None
@@ -207,7 +241,7 @@ class Pipeline:
         if authed is not None:
             record.caller = authed.entry
         try:
-            raw = await _request_data(request, method, limit)
+            raw = early if early is not None else await _request_data(request, method, limit)
             if method not in ("GET", "HEAD"):
                 record.data = raw
             if route is None:
@@ -313,6 +347,9 @@ class Pipeline:
             if exc.status == 405:  # a raw endpoint's bare 405
                 exc.allow = allow_header(path_def)
             raise
+        if result is not None and isinstance(result.raw_body, bytes):
+            headers = {**_HEADERS, "Content-Type": result.content_type or _HEADERS["Content-Type"]}
+            return HTTPResponse(result.raw_body, result.status, headers=headers)
         if result is not None and result.raw_body is not None:
             return HTTPResponse(encode(result.raw_body), result.status, headers=_HEADERS)
         unknown = (
@@ -386,6 +423,12 @@ class Pipeline:
             # TokenStore._valid); say so rather than hand out a dead token.
             await self._runtime.tokens.revoke_tree(self._runtime.tokens.hash(token))
             raise PermissionDenied(log_detail="the auth mount was disabled during the login")
+        self._runtime.metrics.token_created(
+            auth_method=mounted.info.type,
+            mount_point=mounted.prefix,
+            ttl=entry.creation_ttl,
+            token_type=entry.type,
+        )
         return auth_block(entry, token, ttl=entry.creation_ttl)
 
 

@@ -32,11 +32,14 @@ from core.framework.path import (
     Request,
     Response,
 )
+from core.metrics import Metrics
 from core.mounts import MountEntry, MountTable, MountTuning, decode_table, new_mount
 from core.policy import PolicyStore
+from core.quotas import QuotaManager
 from core.registry import PluginRegistry
 from core.storage import open_configured
 from core.storage.base import Storage, StorageUnavailable, StorageView
+from core.storage.timed import TimedStorage
 from core.sys.backend import sys_backend
 from core.tokens.backend import token_backend
 from core.tokens.store import TokenEntry, TokenStore, random_id
@@ -78,6 +81,8 @@ class Runtime:
         self.hasher: KeyedHasher
         self.wrapping: WrapStore
         self.audit: AuditBroker
+        self.metrics = Metrics()
+        self.quotas: QuotaManager
         self.router = Router(self)
         self._sweeper: asyncio.Task[None] | None = None
         self.cluster_id = ""
@@ -86,7 +91,7 @@ class Runtime:
 
     async def start(self, *, sweep: bool = True) -> None:
         if self._given_storage is None:
-            self.storage = await open_configured(self.config.storage)
+            self.storage = TimedStorage(await open_configured(self.config.storage), self.metrics)
         try:
             await self._prepare()
         except BaseException:
@@ -122,7 +127,8 @@ class Runtime:
             CLUSTER_ID_KEY, lambda raw: raw or str(uuid.uuid4()).encode()
         )
         self.cluster_id = (cluster_id or b"").decode()
-        self.audit = AuditBroker(self.storage)
+        self.audit = AuditBroker(self.storage, metrics=self.metrics)
+        self.quotas = QuotaManager(self.storage)
         self.core = CoreContext(
             config=self.config,
             registry=self.registry,
@@ -138,6 +144,8 @@ class Runtime:
             mount_info=self.mount_info,
             check_buildable=self.check_buildable,
             audit=self.audit,
+            metrics=self.metrics,
+            quotas=self.quotas,
         )
         await self._sync_config_mounts()
         await self._sync_config_audit()
@@ -163,6 +171,8 @@ class Runtime:
         await self.router.close()
         if hasattr(self, "audit"):
             await self.audit.close()
+        if hasattr(self, "quotas"):
+            self.quotas.close()
         if self._given_storage is None:
             await self.storage.close()
 
@@ -264,6 +274,7 @@ class Runtime:
                             log.info("revoked %d expired tokens", swept)
                         await self.wrapping.sweep_expired()
                         await self.router.sweep_plugins()
+                self.quotas.purge(self.clock.now())  # per node: not under the lock
             except StorageUnavailable:
                 pass  # the storage has logged the outage; the next round tries again
             except Exception:
@@ -296,6 +307,7 @@ class Runtime:
             logger=logging.getLogger(f"wardgate.auth.{entry.path.rstrip('/')}"),
             clock=self.clock,
             dev_mode=self.dev_mode,
+            telemetry=self.metrics,
             hasher=self.hasher.derive("mount " + entry.uuid),
         )
         return spec.factory(context)

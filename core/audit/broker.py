@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from core.audit.devices import FILE_OPTIONS, SOCKET_OPTIONS, Device, build_devic
 from core.audit.hashing import Hasher, hmac_value
 from core.audit.record import AuditRecord, entry, render
 from core.framework.errors import BadRequest, InternalError
+from core.framework.path import Telemetry
 from core.storage.base import Storage
 
 log = logging.getLogger("wardgate.audit")
@@ -114,14 +115,12 @@ class _Live:
 
 
 class AuditBroker:
-    def __init__(
-        self, storage: Storage, *, on_failure: Callable[[str], None] | None = None
-    ) -> None:
+    def __init__(self, storage: Storage, *, metrics: Telemetry | None = None) -> None:
         self._storage = storage
         self._raw: bytes | None = b"<unloaded>"
         self._live: dict[str, _Live] = {}
         self._lock = asyncio.Lock()
-        self._on_failure = on_failure
+        self._metrics = metrics
 
     # -- the table ---------------------------------------------------------------------------
 
@@ -197,6 +196,7 @@ class AuditBroker:
             await self._write(record, "response")
 
     async def _write(self, record: AuditRecord, kind: str) -> None:
+        started = time.perf_counter()
         succeeded = 0
         failures: list[str] = []
         for live in list(self._live.values()):
@@ -209,8 +209,12 @@ class AuditBroker:
             except Exception as exc:
                 failures.append(live.entry.path)
                 log.warning("audit device %s failed to log the %s: %s", live.entry.path, kind, exc)
-        if failures and self._on_failure is not None:
-            self._on_failure(kind)
+        if self._metrics is not None:
+            self._metrics.observe_ms(
+                f"vault.audit.log_{kind}", (time.perf_counter() - started) * 1000
+            )
+            if failures:
+                self._metrics.incr(f"vault.audit.log_{kind}_failure", None, len(failures))
         if not succeeded:
             raise AuditFailed(log_detail=f"no audit device succeeded in logging the {kind}")
 

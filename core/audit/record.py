@@ -50,6 +50,10 @@ class AuditRecord:
     response_auth: Any = None
     warnings: list[str] = field(default_factory=list)
     request_logged: bool = False
+    # A rate-limited request: only its request entry is written (Vault's audit of rejections).
+    request_only: bool = False
+    # Headers the answer carries besides the usual (X-Ratelimit-*).
+    response_headers: dict[str, str] | None = None
 
     def fail(self, exc: WardgateError) -> None:
         """The request ended in an error: the outer error text Vault writes, and the message

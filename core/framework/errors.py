@@ -76,6 +76,12 @@ class UnsupportedOperation(WardgateError):
         super().__init__(message, log_detail=log_detail)
 
 
+class RateLimited(WardgateError):
+    """429: a rate-limit quota refused the request."""
+
+    status = 429
+
+
 class PayloadTooLarge(WardgateError):
     status = 413
 

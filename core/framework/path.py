@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -112,9 +112,11 @@ class Response:
     auth: Any = None  # LoginAuth from plugins; the token backend sets a finished auth block
     # Vault's legacy sys endpoints copy every data key to the top level of the envelope.
     legacy_top_level: bool = False
-    # A non-envelope body (sys/health is a flat object) with its own status code.
+    # A non-envelope body (sys/health is a flat object) with its own status code; bytes are
+    # sent as they are, with `content_type` (sys/metrics' Prometheus text).
     raw_body: Any = None
     status: int = 200
+    content_type: str = ""
     # The accessor of what the response hands out (a secret ID, a token), shown as
     # `wrap_info.wrapped_accessor` when the response is wrapped.
     wrapped_accessor: str = ""
@@ -194,9 +196,23 @@ class Backend:
     periodic: Callable[[], Awaitable[None]] | None = None
     # Called when the mount is removed or the server stops.
     close: Callable[[], Awaitable[None]] | None = None
+    # The role a login body names (e.g. AliCloud's `role`), for role-scoped rate-limit quotas,
+    # which are checked before the login runs (Vault's ResolveRoleOperation). None: no roles.
+    resolve_role: Callable[[Mapping[str, Any]], str | None] | None = None
     # What the mount serves on other front doors, by face: "infisical" ->
     # a core.infisical.method.InfisicalAuthMethod.
     faces: dict[str, Any] = field(default_factory=dict)
+
+
+class Telemetry(Protocol):
+    """Metrics a plugin may emit (names are go-metrics style: `wardgate.alicloud.sts.request`);
+    the core exports them through sys/metrics, counted across every worker process."""
+
+    def incr(
+        self, name: str, labels: Mapping[str, str] | None = None, amount: float = 1
+    ) -> None: ...
+
+    def observe_ms(self, name: str, ms: float, labels: Mapping[str, str] | None = None) -> None: ...
 
 
 class Clock:
@@ -222,6 +238,8 @@ class BackendContext:
     # Keyed hashes for secrets the plugin keeps (a key of this mount's own); None only in
     # contexts built by hand for tests of plugins that keep no secrets.
     hasher: KeyedHasher | None = None
+    # Metrics (sys/metrics); None in contexts built by hand for tests.
+    telemetry: Telemetry | None = None
 
 
 BackendFactory = Callable[[BackendContext], Backend]

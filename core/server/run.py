@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from typing import Any
 
 from core.config import AuthMountConfig, Config, normalize_mount_path
 from core.framework.aio import run_event_loop
 from core.logs import setup_logging
+from core.metrics import prepare_dir
+from core.quotas.limiter import RUN_DIR_ENV
 from core.registry import PluginRegistry, default_registry
 from core.runtime import Runtime
 from core.server.startup import (
@@ -43,8 +46,17 @@ async def initialize(config: Config, registry: PluginRegistry) -> str | None:
         await runtime.stop()
 
 
+def prepare_run_dir(config: Config) -> None:
+    """The directory the workers of this server share: their metrics (prometheus_client's
+    multiprocess files) and the rate limiter's counters. Emptied now, before any worker (or
+    prometheus_client) starts; the limiter finds it through WARDGATE_RUN_DIR."""
+    path = prepare_dir(config.telemetry.multiprocess_dir)
+    os.environ[RUN_DIR_ENV] = path
+
+
 def serve(config: Config, config_path: str | None) -> int:
     setup_logging(config.log)
+    prepare_run_dir(config)
     try:
         root_token = run_event_loop(initialize(config, default_registry()))
     except Exception as exc:
@@ -75,6 +87,7 @@ def serve(config: Config, config_path: str | None) -> int:
 
 def serve_dev(config: Config, root_token_id: str | None) -> int:
     setup_logging(config.log)
+    prepare_run_dir(config)
     config.storage.backend = "memory"
     config.server.workers = 1
     root_token = root_token_id or ("s." + random_id(24))

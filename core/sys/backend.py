@@ -9,7 +9,10 @@ from core.framework.openapi import openapi_document
 from core.framework.path import Backend, Operation, Path, Request, Response
 from core.sys.audit import AuditEndpoints, AuditHashInput, EnableAuditInput
 from core.sys.auth_mounts import AuthMountEndpoints, EnableInput, TuneInput
+from core.sys.hostinfo import host_info
+from core.sys.metrics import metrics_handler
 from core.sys.policy import CapabilitiesInput, PolicyEndpoints, PolicyInput
+from core.sys.quotas import QuotaConfigInput, QuotaEndpoints, QuotaInput
 from core.sys.secret_mounts import MountInput, SecretMountEndpoints
 from core.sys.status import get_only, health, leader, seal_status
 from core.sys.wrapping import UNAUTHENTICATED as WRAPPING_UNAUTHENTICATED
@@ -23,6 +26,9 @@ def sys_backend(ctx: CoreContext) -> Backend:
     engines = SecretMountEndpoints(ctx)
     server_version = wardgate_version()
     audit = AuditEndpoints(ctx)
+    quotas = QuotaEndpoints(ctx)
+    # Vault's listener option: metrics without a token (and then not audited).
+    open_metrics = {"metrics"} if ctx.config.telemetry.unauthenticated_metrics_access else set()
     read, write, delete, listing = (
         Operation.READ,
         Operation.UPDATE,
@@ -33,7 +39,9 @@ def sys_backend(ctx: CoreContext) -> Backend:
     policy_write = {write: policies.write, Operation.CREATE: policies.write}
     return Backend(
         help="System endpoints: health, auth methods, policies, capabilities, OpenAPI.",
-        unauthenticated=frozenset({"health", "seal-status", "leader", "internal/specs/openapi"})
+        unauthenticated=frozenset(
+            {"health", "seal-status", "leader", "internal/specs/openapi", *open_metrics}
+        )
         | WRAPPING_UNAUTHENTICATED,
         paths=[
             Path(
@@ -107,6 +115,34 @@ def sys_backend(ctx: CoreContext) -> Backend:
                 {write: policies.capabilities_accessor},
                 CapabilitiesInput,
                 synopsis="Capabilities on paths of the token with an accessor.",
+            ),
+            Path(
+                "metrics",
+                get_only(metrics_handler(ctx)),
+                synopsis="Metrics: Prometheus text (format=prometheus) or JSON.",
+            ),
+            Path("host-info", {read: host_info}, synopsis="The host's CPU, memory, disk, OS."),
+            Path(
+                "quotas/rate-limit/",
+                {listing: quotas.list},
+                synopsis="List the rate-limit quotas.",
+            ),
+            Path(
+                "quotas/rate-limit/{name}",
+                {
+                    read: quotas.read,
+                    write: quotas.write,
+                    Operation.CREATE: quotas.write,
+                    delete: quotas.delete,
+                },
+                QuotaInput,
+                synopsis="Read, write or delete a rate-limit quota.",
+            ),
+            Path(
+                "quotas/config",
+                {read: quotas.read_config, write: quotas.write_config},
+                QuotaConfigInput,
+                synopsis="Rate-limit quota settings: exempt paths, headers, audit.",
             ),
             # Vault's root-protected `audit`, `audit/*`: audit devices need sudo.
             Path("audit", {read: audit.list}, sudo=True, synopsis="List the audit devices."),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.context import CoreContext
-from core.framework.errors import WardgateError
+from core.framework.errors import BadRequest, WardgateError
 from core.framework.openapi import not_served
 from core.framework.path import Handler, Operation, Request, Response
 
@@ -96,6 +96,32 @@ def health(ctx: CoreContext, version: str) -> Handler:
             "cluster_name": CLUSTER_NAME,
             "cluster_id": ctx.cluster_id,
         }
-        return Response(raw_body=body)
+        # Vault's query flags. wardgate is always initialised, unsealed and active, so only
+        # `activecode` decides the status; the others are still checked, as Vault does.
+        codes = {name: _code(req.raw, name, default) for name, default in _HEALTH_CODES.items()}
+        return Response(raw_body=body, status=codes["activecode"])
 
     return handler
+
+
+_HEALTH_CODES = {
+    "activecode": 200,
+    "standbycode": 429,
+    "sealedcode": 503,
+    "uninitcode": 501,
+    "drsecondarycode": 472,
+    "performancestandbycode": 473,
+}
+
+
+def _code(query: dict[str, Any], name: str, default: int) -> int:
+    value = query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        code = int(str(value))
+    except ValueError:
+        raise BadRequest(f'invalid {name} "{value}": an HTTP status code') from None
+    if not 100 <= code <= 599:
+        raise BadRequest(f'invalid {name} "{value}": an HTTP status code')
+    return code

@@ -298,6 +298,9 @@ class _TokenEndpoints:
             role=role.name if role else "",
         )
         token = await self._store.create(entry, token_id=data.id or None)
+        self._ctx.metrics.token_created(
+            auth_method="token", mount_point="auth/token/", ttl=result.ttl, token_type=token_type
+        )
         warnings = [
             *(decision.warnings if decision else []),
             *await self._missing_policy_warnings(policies),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -72,7 +72,9 @@ def factory(ctx: BackendContext) -> Backend:
     sts = StsClient(http_client, endpoint_override=config.sts_endpoint or None)
     roles = RoleStore(ctx.storage)
     nonces = NonceLedger(ctx.storage.sub("nonce/"))
-    verifier = CallerVerifier(sts, nonces, ctx.clock, int(config.timestamp_window))
+    verifier = CallerVerifier(
+        sts, nonces, ctx.clock, int(config.timestamp_window), telemetry=ctx.telemetry
+    )
     login = LoginPaths(roles, verifier)
 
     async def forget_old_nonces() -> None:
@@ -88,7 +90,14 @@ def factory(ctx: BackendContext) -> Backend:
         periodic=forget_old_nonces,
         close=http_client.close,
         faces={"infisical": AliCloudInfisical(verifier, ctx.logger)},
+        resolve_role=_login_role,
     )
+
+
+def _login_role(body: Mapping[str, Any]) -> str | None:
+    """The role a login body names (role names are case-insensitive), for role quotas."""
+    role = body.get("role")
+    return (role.strip().lower() or None) if isinstance(role, str) else None
 
 
 @contextlib.asynccontextmanager

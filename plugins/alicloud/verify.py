@@ -9,17 +9,36 @@ Infisical's) is matched afterwards with `plugins.alicloud.arn`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from core.framework.path import Clock
-from plugins.alicloud.sts import CallerIdentity, NonceLedger, StsClient, validate_signed_request
+from core.framework.errors import WardgateError
+from core.framework.path import Clock, Telemetry
+from plugins.alicloud.nonce import NonceReused
+from plugins.alicloud.sts import (
+    CallerIdentity,
+    NonceLedger,
+    StsClient,
+    ValidatedRequest,
+    validate_signed_request,
+)
+
+# What a failed STS call without an STS error code is counted as, by its status.
+_FAILURES = {502: "unreachable", 504: "timeout"}
 
 
 class CallerVerifier:
     def __init__(
-        self, sts: StsClient, nonces: NonceLedger, clock: Clock, timestamp_window: int
+        self,
+        sts: StsClient,
+        nonces: NonceLedger,
+        clock: Clock,
+        timestamp_window: int,
+        *,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry
         self._sts = sts
         self._nonces = nonces
         self._clock = clock
@@ -44,5 +63,26 @@ class CallerVerifier:
         )
         if before_sts is not None:
             before_sts()
-        await self._nonces.claim(signed.nonce, signed.timestamp, now, self._window)
-        return await self._sts.get_caller_identity(signed)
+        try:
+            await self._nonces.claim(signed.nonce, signed.timestamp, now, self._window)
+        except NonceReused:
+            if self._telemetry is not None:
+                self._telemetry.incr("wardgate.alicloud.nonce.rejected")
+            raise
+        return await self._timed_sts_call(signed)
+
+    async def _timed_sts_call(self, signed: ValidatedRequest) -> CallerIdentity:
+        """The STS replay, timed, with its outcome: `ok`, STS's error code, or what failed."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self._sts.get_caller_identity(signed)
+        except WardgateError as exc:
+            outcome = str(getattr(exc, "code", "") or _FAILURES.get(exc.status, "error"))
+            raise
+        finally:
+            if self._telemetry is not None:
+                ms = (time.perf_counter() - started) * 1000
+                self._telemetry.observe_ms(
+                    "wardgate.alicloud.sts.request", ms, {"outcome": outcome}
+                )
