@@ -1,10 +1,19 @@
-"""Which auth-method types exist. Built-in plugins and third-party ones (the `wardgate.plugins`
-entry-point group) all arrive through the same `register(registry)` call; nothing registers itself
-at import time, so `build_app` decides exactly what is loaded."""
+"""Which auth-method types exist. Plugins arrive two ways, both through the same
+`register(registry)` call:
+
+- a folder `plugins/<name>/` (found by listing the `plugins` package: no packaging needed), with
+  `register` in its `__init__.py` or its `backend.py`;
+- an installed package that declares `register` in the `wardgate.plugins` entry-point group.
+
+Nothing registers itself at import time, so `default_registry` decides exactly what is loaded.
+A plugin that is present but fails to load stops the start (PluginLoadError, one line): a server
+silently missing an auth method would refuse its logins instead."""
 
 from __future__ import annotations
 
 import importlib
+import logging
+import pkgutil
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -14,7 +23,15 @@ from typing import Any
 from core.framework.path import BackendFactory
 
 ENTRY_POINT_GROUP = "wardgate.plugins"
-BUILTIN_PLUGINS = ("plugins.alicloud.backend:register", "plugins.approle.backend:register")
+PLUGIN_PACKAGE = "plugins"
+# Where a plugin folder's `register` is looked for, in this order.
+_REGISTER_MODULES = ("", ".backend")
+
+log = logging.getLogger("wardgate")
+
+
+class PluginLoadError(Exception):
+    """A plugin is present but cannot be loaded; the message names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,18 +113,67 @@ class PluginRegistry:
 Register = Callable[[PluginRegistry], None]
 
 
-def _load(target: str) -> Register:
-    module_name, _, attr = target.partition(":")
-    register: Register = getattr(importlib.import_module(module_name), attr)
-    return register
+def plugin_folders(package: str = PLUGIN_PACKAGE) -> list[tuple[str, Register]]:
+    """(module, register) for each folder of the plugins package that has `register`."""
+    root = importlib.import_module(package)
+    found: list[tuple[str, Register]] = []
+    for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda i: i.name):
+        if not info.ispkg or info.name.startswith("_"):
+            continue
+        module_name = f"{package}.{info.name}"
+        register = _find_register(module_name)
+        if register is None:
+            log.warning(
+                "%s/%s/ has no register(registry) in __init__.py or backend.py; not loaded",
+                package,
+                info.name,
+            )
+            continue
+        found.append((module_name, register))
+    return found
+
+
+def _find_register(package: str) -> Register | None:
+    for suffix in _REGISTER_MODULES:
+        module_name = package + suffix
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # no backend.py: fine, `register` may be in __init__.py
+            raise PluginLoadError(f"cannot load plugin {package}: {exc}") from exc
+        except Exception as exc:
+            raise PluginLoadError(f"cannot load plugin {package}: {exc}") from exc
+        register = getattr(module, "register", None)
+        if callable(register):
+            found: Register = register
+            return found
+    return None
+
+
+def _register(registry: PluginRegistry, register: Register, source: str) -> None:
+    try:
+        register(registry)
+    except Exception as exc:
+        raise PluginLoadError(f"plugin {source} failed to register: {exc}") from exc
 
 
 def default_registry(*, include_entry_points: bool = True) -> PluginRegistry:
+    """The plugin folders, then (unless told not to) the installed entry points."""
     registry = PluginRegistry()
-    for target in BUILTIN_PLUGINS:
-        _load(target)(registry)
+    loaded: list[str] = []
+    for module_name, register in plugin_folders():
+        _register(registry, register, module_name)
+        loaded.append(module_name)
     if include_entry_points:
         for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-            register: Register = entry_point.load()
-            register(registry)
+            if any(f"{entry_point.module}.".startswith(f"{m}.") for m in loaded):
+                continue  # a plugin folder that is also declared as an entry point
+            try:
+                declared: Register = entry_point.load()
+            except Exception as exc:
+                raise PluginLoadError(
+                    f"cannot load plugin {entry_point.name} ({entry_point.value}): {exc}"
+                ) from exc
+            _register(registry, declared, f"{entry_point.name} ({entry_point.value})")
     return registry
