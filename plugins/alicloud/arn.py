@@ -9,7 +9,9 @@ fields, region ignored (RAM ARNs leave it empty). Resources:
 - `root`                           the account itself (a caller; never bindable)
 
 Unlike Vault, errors name the offending input instead of printing Go's `<nil>`, the account
-must be digits, and extra path segments are refused rather than silently dropped.
+must be digits (and, in a role binding, an account id's 16 digits, so a typo cannot produce a
+role nobody can ever log in to), and extra path segments are refused rather than silently
+dropped.
 
 Role names are compared case-insensitively, user names exactly:
 - RAM keeps role names unique regardless of case, and STS has been seen to report an
@@ -47,6 +49,8 @@ class Arn(msgspec.Struct, frozen=True):
 
 
 _ACCOUNT_RE = re.compile(r"^[0-9]+$")
+# Alibaba Cloud account ids (the `AccountId` STS reports) are 16 digits.
+ACCOUNT_ID_DIGITS = 16
 # Names and sessions: RAM allows letters, digits and `.@-_`. Anything outside printable,
 # non-space ASCII is refused; `*?[` are refused so a binding never looks like a wildcard
 # (bindings are exact; session globs are a separate, explicit setting).
@@ -87,6 +91,11 @@ def parse_role_binding(s: object) -> Arn:
     """Parse a role's configured `arn`: `acs:ram::<account>:role/<name>` or `...:user/<name>`."""
     what = "role binding arn"
     full, account, kind, rest = _fields(s, what)
+    if len(account) != ACCOUNT_ID_DIGITS:
+        raise ValueError(
+            f"invalid {what} {full!r}: account {account!r} is not an Alibaba Cloud account id "
+            f"({ACCOUNT_ID_DIGITS} digits, got {len(account)})"
+        )
     if kind not in (ArnType.ROLE, ArnType.USER):
         raise ValueError(
             f"invalid {what} {full!r}: type {kind!r} cannot be bound; "

@@ -7,6 +7,8 @@ import pytest
 
 from plugins.alicloud.arn import Arn, ArnType, matches, parse_caller, parse_role_binding
 
+ACCOUNT = "1234567890123456"
+
 ACCT = "5138828231865461"
 ELK = f"acs:ram::{ACCT}:role/elk"
 ELK_SESSION = f"acs:ram::{ACCT}:assumed-role/elk/vm-ram-i-rj978rorvlg76urhqh7q"
@@ -26,16 +28,16 @@ def test_vault_assumed_role_arn() -> None:
 
 
 def test_region_field_is_ignored() -> None:
-    assert parse_role_binding("acs:ram:cn-hangzhou:1:role/x").name == "x"
+    assert parse_role_binding(f"acs:ram:cn-hangzhou:{ACCOUNT}:role/x").name == "x"
 
 
 def test_user_binding_beyond_vault() -> None:
-    arn = parse_role_binding("acs:ram::1:user/alice")
+    arn = parse_role_binding(f"acs:ram::{ACCOUNT}:user/alice")
     assert (arn.type, arn.name) == (ArnType.USER, "alice")
 
 
 def test_user_and_root_callers() -> None:
-    user = parse_caller("acs:ram::1:user/alice")
+    user = parse_caller("acs:ram::1234567890123456:user/alice")
     assert (user.type, user.name) == (ArnType.USER, "alice")
     root = parse_caller("acs:ram::1234567890123456:root")
     assert (root.type, root.account, root.name) == (ArnType.ROOT, "1234567890123456", "")
@@ -45,20 +47,24 @@ def test_user_and_root_callers() -> None:
     ("arn", "fragment"),
     [
         ("", "no role binding arn provided"),
-        ("acs:ram::1:role/", "empty role name"),
-        ("acs:ram::1:role/a/b", "no further segments"),  # Vault: session silently kept
-        ("acs:ram::1:Role/x", "type 'Role' cannot be bound"),  # type is case-sensitive
-        ("acs:ram::1:assumed-role/r/s", "type 'assumed-role' cannot be bound"),
-        ("acs:ram::1:root", "type 'root' cannot be bound"),
-        ("acs:ram::1:role", "expected role/<name>"),
-        ("arn:ram::1:role/x", 'does not begin with "acs:"'),
-        ("ACS:ram::1:role/x", 'does not begin with "acs:"'),
-        ("acs:sts::1:role/x", "service is 'sts'"),
-        ("acs:ram::1:role/a:b", "got 6"),
+        ("acs:ram::1234567890123456:role/", "empty role name"),
+        # Vault keeps the session silently.
+        ("acs:ram::1234567890123456:role/a/b", "no further segments"),
+        # The type is case-sensitive.
+        ("acs:ram::1234567890123456:Role/x", "type 'Role' cannot be bound"),
+        ("acs:ram::1234567890123456:assumed-role/r/s", "type 'assumed-role' cannot be bound"),
+        ("acs:ram::1234567890123456:root", "type 'root' cannot be bound"),
+        ("acs:ram::1234567890123456:role", "expected role/<name>"),
+        ("arn:ram::1234567890123456:role/x", 'does not begin with "acs:"'),
+        ("ACS:ram::1234567890123456:role/x", 'does not begin with "acs:"'),
+        ("acs:sts::1234567890123456:role/x", "service is 'sts'"),
+        ("acs:ram::1234567890123456:role/a:b", "got 6"),
         ("acs:ram::12ab:role/x", "account '12ab' must be digits"),
         ("acs:ram:::role/x", "account '' must be digits"),
-        ("acs:ram::1:role/dev*", "invalid characters"),  # no wildcards in a binding
-        ("acs:ram::1:role/a b", "invalid characters"),
+        ("acs:ram::123:role/x", "account '123' is not an Alibaba Cloud account id (16 digits"),
+        ("acs:ram::12345678901234567:role/x", "(16 digits, got 17)"),
+        ("acs:ram::1234567890123456:role/dev*", "invalid characters"),  # no wildcards in a binding
+        ("acs:ram::1234567890123456:role/a b", "invalid characters"),
     ],
 )
 def test_role_binding_refusals_name_the_input(arn: str, fragment: str) -> None:

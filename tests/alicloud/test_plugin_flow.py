@@ -179,6 +179,11 @@ async def test_role_names_are_case_insensitive(srv: Server) -> None:
         ({"arn": "acs:ram::1:group/x"}, 400, "acs:ram::1:group/x"),
         ({"arn": "not-an-arn"}, 400, "not-an-arn"),
         (
+            {"arn": "acs:ram::12345678901234:role/dev"},
+            400,
+            "account '12345678901234' is not an Alibaba Cloud account id (16 digits, got 14)",
+        ),
+        (
             {"arn": ROLE_ARN, "token_ttl": "2h", "token_max_ttl": "1h"},
             400,
             "'token_ttl' cannot be greater than 'token_max_ttl'",
