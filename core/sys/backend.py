@@ -67,6 +67,11 @@ def sys_backend(ctx: CoreContext) -> Backend:
             Path("mounts/auth/{path*}/tune", tune_ops, TuneInput, synopsis="Tune an auth method."),
             Path("mounts", {read: engines.list}, synopsis="List the secret-engine mounts."),
             Path(
+                "mounts/{path*}/tune",
+                {read: engines.read_tune, write: engines.tune},
+                synopsis="Tuning of a secret-engine mount (only sys/ exists).",
+            ),
+            Path(
                 "mounts/{path*}",
                 {read: engines.read, write: engines.enable, delete: engines.disable},
                 MountInput,

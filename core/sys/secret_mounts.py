@@ -72,6 +72,25 @@ class SecretMountEndpoints:
             raise BadRequest(f"No secret engine mount at {path}")
         return Response(data=_sys_entry(self._ctx), legacy_top_level=True)
 
+    async def read_tune(self, req: Request[Any]) -> Response:
+        """hvac's `read_mount_configuration` reads this."""
+        path = _mount_path(req)
+        if path != SYS_PATH:
+            raise BadRequest(f'cannot fetch sysview for path "{path}"')
+        data = {
+            "default_lease_ttl": self._ctx.config.default_ttl,
+            "description": _sys_entry(self._ctx)["description"],
+            "force_no_cache": False,
+            "max_lease_ttl": self._ctx.config.max_ttl,
+        }
+        return Response(data=data, legacy_top_level=True)
+
+    async def tune(self, req: Request[Any]) -> Response:
+        path = _mount_path(req)
+        if path != SYS_PATH:
+            raise BadRequest(f'tune of path "{path}" failed: no mount entry found')
+        raise BadRequest("sys/ cannot be tuned: its TTLs are token.default_ttl and token.max_ttl")
+
     async def enable(self, req: Request[MountInput]) -> Response:
         path = _mount_path(req)
         if path == SYS_PATH:

@@ -95,6 +95,19 @@ async def test_read_a_mount(server: Any) -> None:
     )
 
 
+async def test_mount_tuning_of_sys(server: Any) -> None:
+    # hvac's read_mount_configuration reads sys/mounts/<path>/tune.
+    resp = await server.call("GET", "/v1/sys/mounts/sys/tune")
+    assert resp.status_code == 200
+    data = legacy(resp.json())
+    assert (data["default_lease_ttl"], data["max_lease_ttl"]) == (SYSTEM_TTL, SYSTEM_TTL)
+    missing = await server.call("GET", "/v1/sys/mounts/secret/tune")
+    assert missing.json() == {"errors": ['cannot fetch sysview for path "secret/"']}
+    refused = await server.call("POST", "/v1/sys/mounts/sys/tune", json={"description": "x"})
+    assert refused.status_code == 400
+    assert "token.default_ttl" in refused.json()["errors"][0]
+
+
 async def test_enabling_a_secrets_engine_is_refused_with_the_reason(server: Any) -> None:
     resp = await server.call("POST", "/v1/sys/mounts/secret", json={"type": "kv"})
     assert resp.status_code == 400

@@ -93,3 +93,62 @@ async def test_alicloud_login_through_hvac(vault: hvac.Client) -> None:
     assert vault.read("auth/alicloud/role/does-not-exist") is None
     with pytest.raises(InvalidPath, match="no handler for route"):
         vault.adapter.get("/v1/auth/nowhere/role/x")
+
+
+def test_status_as_bao_status_and_hvac_read_it(vault: hvac.Client) -> None:
+    # bao status reads sys/seal-status, then sys/leader; neither needs a token.
+    anonymous = hvac.Client(url=vault.url)
+    seal = anonymous.sys.read_seal_status()
+    assert (seal["initialized"], seal["sealed"]) == (True, False)
+    assert anonymous.sys.is_sealed() is False
+    leader = anonymous.sys.read_leader_status()
+    assert leader["ha_enabled"] is False
+    assert leader["active_time"] == "0001-01-01T00:00:00Z"
+
+
+def test_secret_engine_table(vault: hvac.Client) -> None:
+    mounts = vault.sys.list_mounted_secrets_engines()
+    assert list(mounts["data"]) == ["sys/"]
+    assert mounts["data"]["sys/"]["type"] == "system"
+    assert vault.sys.read_mount_configuration("sys")["data"]["max_lease_ttl"] == 768 * 3600
+    with pytest.raises(InvalidRequest, match="no secret engines"):
+        vault.sys.enable_secrets_engine("kv", path="secret")
+
+
+def test_tune_with_a_description_only_keeps_the_ttls(vault: hvac.Client) -> None:
+    vault.sys.enable_auth_method("alicloud", path="tuned", config={"default_lease_ttl": "1h"})
+    vault.sys.tune_auth_method("tuned", max_lease_ttl="2h")
+    vault.sys.tune_auth_method("tuned", description="only the description")
+    tuned = vault.sys.read_auth_method_tuning("tuned")["data"]
+    assert (tuned["default_lease_ttl"], tuned["max_lease_ttl"]) == (3600, 7200)
+    assert tuned["description"] == "only the description"
+    # As the bao CLI sends `bao auth tune -description=x`: every TTL flag not given as "".
+    answer = vault.adapter.post(
+        "/v1/sys/mounts/auth/tuned/tune",
+        json={
+            "options": None,
+            "default_lease_ttl": "",
+            "description": "x",
+            "max_lease_ttl": "",
+            "force_no_cache": False,
+        },
+    )
+    assert answer.status_code == 204
+    tuned = vault.sys.read_auth_method_tuning("tuned")["data"]
+    assert (tuned["default_lease_ttl"], tuned["max_lease_ttl"], tuned["description"]) == (
+        3600,
+        7200,
+        "x",
+    )
+    vault.sys.disable_auth_method("tuned")
+
+
+def test_ignored_fields_and_path_help_over_http(vault: hvac.Client) -> None:
+    written = vault.write(
+        "auth/alicloud/role/hvac-typo", arn="acs:ram::1234567890123456:role/demo", token_tll="1h"
+    )
+    assert written["warnings"] == ["Endpoint ignored these unrecognized parameters: [token_tll]"]
+    assert written["data"] is None
+    helped = vault.adapter.get("/v1/auth/alicloud/role/hvac-typo", params={"help": "1"})
+    assert helped["help"].startswith("Request:        auth/alicloud/role/hvac-typo\n")
+    assert "    token_ttl (duration)" in helped["help"]
