@@ -15,19 +15,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.framework.errors import UpstreamError, UpstreamTimeout
-from core.framework.network import ip_allowed
-from core.infisical.errors import (
+from core.framework.infisical import (
     IP_MESSAGE,
     BadGatewayError,
     BadRequestError,
+    FaceRequest,
+    FaceServices,
     ForbiddenError,
     GatewayTimeoutError,
+    InfisicalAuthMethod,
+    Issues,
+    LoginGrant,
     NotFoundError,
     RateLimitError,
     UnauthorizedError,
+    enum,
+    string,
 )
-from core.infisical.method import FaceRequest, FaceServices, InfisicalAuthMethod, LoginGrant
-from core.infisical.schema import Issues, enum, string
+from core.framework.network import ip_allowed
 from plugins.alicloud.arn import AllowedArn, allowed, parse_allowed_arn, parse_caller
 from plugins.alicloud.nonce import NonceReused
 from plugins.alicloud.payload import url_from_signed_params

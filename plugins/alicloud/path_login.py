@@ -25,9 +25,9 @@ from core.framework import (
     Response,
     WeakStr,
 )
+from core.framework.infisical import IDENTITY_MARK
 from core.framework.network import ip_allowed
 from core.framework.token_fields import login_auth
-from core.infisical.method import IDENTITY_MARK
 from plugins.alicloud.arn import matches, parse_caller, parse_role_binding
 from plugins.alicloud.payload import (
     OPTIONAL_SIGNED_PARAMS,

@@ -8,6 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_CONTRACT = ("core.framework", "core.registry")
 
 
 def _module_name(file: Path) -> str:
@@ -48,6 +49,15 @@ def _package_of(file: Path) -> str:
 
 def _in(module: str, packages: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def test_plugins_import_only_the_plugin_contract_from_core() -> None:
+    offending = []
+    for file in _sources("plugins"):
+        for module in sorted(_imports(file, _package_of(file))):
+            if _in(module, ("core",)) and not _in(module, PLUGIN_CONTRACT):
+                offending.append(f"{file.relative_to(ROOT)} imports {module}")
+    assert offending == []
 
 
 def test_the_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
