@@ -2,6 +2,7 @@
 `/api/v1/` (see `core.infisical.method` for how the face uses it). Plugins import these names
 from here, like the rest of the contract, never from `core.infisical` itself."""
 
+from core.infisical.auth_config import BAD_IP, DEFAULT_TRUSTED_IPS, AuthConfig, render_ip
 from core.infisical.errors import (
     IP_MESSAGE,
     BadGatewayError,
@@ -27,8 +28,11 @@ from core.infisical.method import (
 from core.infisical.schema import Issues, enum, integer, object_list, string
 
 __all__ = [
+    "BAD_IP",
+    "DEFAULT_TRUSTED_IPS",
     "IDENTITY_MARK",
     "IP_MESSAGE",
+    "AuthConfig",
     "BadGatewayError",
     "BadRequestError",
     "FaceRequest",
@@ -49,5 +53,6 @@ __all__ = [
     "enum",
     "integer",
     "object_list",
+    "render_ip",
     "string",
 ]

@@ -25,23 +25,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.framework import Clock, ip_allowed
-from core.framework.path import Operation
-from core.infisical.auth_config import BAD_IP, DEFAULT_TRUSTED_IPS, AuthConfig, render_ip
-from core.infisical.errors import (
+from core.framework.infisical import (
+    BAD_IP,
+    DEFAULT_TRUSTED_IPS,
     IP_MESSAGE,
+    AuthConfig,
     BadRequestError,
-    ForbiddenError,
-    NotFoundError,
-    UnauthorizedError,
-)
-from core.infisical.method import (
     FaceRequest,
     FaceRoute,
     FaceServices,
+    ForbiddenError,
     InfisicalAuthMethod,
+    Issues,
     LoginGrant,
+    NotFoundError,
+    UnauthorizedError,
+    integer,
+    object_list,
+    render_ip,
+    string,
 )
-from core.infisical.schema import Issues, integer, object_list, string
+from core.framework.path import Operation
 from plugins.approle.lockout import Lockout, LockoutPolicy
 from plugins.approle.role import Role, RoleStore
 from plugins.approle.secret_ids import SecretEntry, SecretIdStore, Spent
