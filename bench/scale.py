@@ -1,11 +1,11 @@
 """Filling a stopped wardgate's SQLite database with many live tokens, fast.
 
 Creating a million tokens over HTTP would take far longer than the measurement. Instead the
-harness lets the real `TokenStore.create` build each token's storage writes (entry, accessor
-index, expiry index: exactly what the server writes), captures them instead of executing them,
-and applies them in large transactions with the server stopped. The token HMAC key is the
-server's own, read through `SQLiteStorage`, so the server finds every token; the harness checks
-that by looking up one of them over HTTP.
+harness lets the real `TokenStore.creation` build each token's storage writes (entry, accessor
+index, expiry index: exactly what the server writes for a new orphan) and applies them in large
+transactions with the server stopped. The token HMAC key is the server's own, read through
+`SQLiteStorage`, so the server finds every token; the harness checks that by looking up one of
+them over HTTP.
 
 Applying the writes: `SQLiteStorage.write` sends every statement through aiosqlite's thread
 (~120 us per row here, 6 minutes for the 3 million rows of 1M tokens), so the captured puts go
@@ -80,12 +80,10 @@ class _Capture:
 
 
 def _bulk_ok(db: Path) -> bool:
-    """Whether the database has the `kv (key TEXT PRIMARY KEY, value BLOB)` table."""
+    """Whether the database has the `kv (key TEXT PRIMARY KEY, value BLOB [NOT NULL])` table."""
     with sqlite3.connect(db) as conn:
-        columns = [
-            (row[1], row[2].upper(), row[5]) for row in conn.execute("PRAGMA table_info(kv)")
-        ]
-    return columns == [("key", "TEXT", 1), ("value", "BLOB", 0)]
+        columns = [(row[1], row[2].upper()) for row in conn.execute("PRAGMA table_info(kv)")]
+    return columns == [("key", "TEXT"), ("value", "BLOB")]
 
 
 class _BulkWriter:
@@ -128,7 +126,8 @@ async def _fill(db: Path, count: int, seed_token: str | None) -> str:
         if key is None:
             raise RuntimeError(f"{db}: no token HMAC key; start the server once first")
         capture = _Capture()
-        store = TokenStore(StorageView(capture, TOKEN_PREFIX), key, Clock())
+        view = StorageView(capture, TOKEN_PREFIX)
+        store = TokenStore(view, key, Clock())
         # Token ids need not be unguessable here; random.choices is ~20x faster than secrets.
         rng = random.Random()
         now = time.time()
@@ -152,8 +151,12 @@ async def _fill(db: Path, count: int, seed_token: str | None) -> str:
                 creation_ttl=TOKEN_TTL,
                 expire_time=now + TOKEN_TTL,
             )
-            token_id = "s." + "".join(rng.choices(_ALPHABET, k=24))
-            token = await store.create(entry, token_id=token_id)
+            # `creation`, not `create`: a custom id is claimed with a conditional update per
+            # token, which the bulk path cannot batch; these random ids do not collide.
+            token, ops = store.creation(
+                entry, token_id="s." + "".join(rng.choices(_ALPHABET, k=24))
+            )
+            await view.write(ops)  # the view adds the store's key prefix
             if first is None:
                 first = token
             if len(capture.ops) >= batch:
