@@ -335,7 +335,7 @@ class Bench:
         role_title = (
             "role read (non-root token)" if wg_objects.acl else "role read (ROOT token, fallback)"
         )
-        role_ratio = 1.5 if wg_objects.acl else None
+        role_ratio = 3.0 if wg_objects.acl else None
 
         login_feed = self.workdir / "login-feed.txt"
 
@@ -350,7 +350,7 @@ class Bench:
 
         table: dict[str, tuple[Comparison, Load, Load]] = {
             "lookup-self": (
-                Comparison("lookup-self", "lookup-self (non-root token)", 1.5, True),
+                Comparison("lookup-self", "lookup-self (non-root token)", 3.0, True),
                 fixed(f"{wg.url}/v1/auth/token/lookup-self", "GET", wg_reader),
                 fixed(f"{ob.url}/v1/auth/token/lookup-self", "GET", ob_reader),
             ),
@@ -360,7 +360,7 @@ class Bench:
                 fixed(f"{ob.url}/v1/{openbao_side.ROLE_PATH}", "GET", role_ob_headers),
             ),
             "role-write": (
-                Comparison("role-write", "role write (root token)", 1.0, False),
+                Comparison("role-write", "role write (root token)", 2.0, False),
                 rotating(
                     f"{wg.url}/v1/auth/alicloud/role/",
                     "POST",
@@ -375,7 +375,7 @@ class Bench:
                 ),
             ),
             "login": (
-                Comparison("login", "login (AliCloud via STS emulator / AppRole)", 1.0, False),
+                Comparison("login", "login (AliCloud via STS emulator / AppRole)", 1.5, False),
                 wg_login,
                 fixed(
                     f"{ob.url}/v1/{openbao_side.LOGIN_PATH}", "POST", JSON_HEADERS, ob_login_body
@@ -395,7 +395,7 @@ class Bench:
                 ),
             ),
             "health": (
-                Comparison("health", "sys/health (no token)", None, False),
+                Comparison("health", "sys/health (no token)", 1.0, False),
                 fixed(f"{wg.url}/v1/sys/health", "GET", {}),
                 fixed(f"{ob.url}/v1/sys/health", "GET", {}),
             ),
