@@ -12,6 +12,7 @@ from core.framework.fields import decode_hook
 from core.registry import PluginRegistry
 from plugins.approle.infisical import UniversalAuthInfisical
 from plugins.approle.lockout import Lockout, LockoutPolicy
+from plugins.approle.path_fields import RoleFieldPaths
 from plugins.approle.path_login import LoginPaths
 from plugins.approle.path_role import RolePaths
 from plugins.approle.path_secret import SecretIdPaths
@@ -84,6 +85,7 @@ def factory(ctx: BackendContext) -> Backend:
         help=HELP,
         paths=[
             *RolePaths(roles, secrets).paths(),
+            *RoleFieldPaths(roles).paths(),
             *SecretIdPaths(roles, secrets, ctx.clock).paths(),
             *login.paths(),
         ],

@@ -11,6 +11,7 @@ from core.framework import (
     BadRequest,
     CommaList,
     DurationSeconds,
+    MountInfo,
     Operation,
     Path,
     Request,
@@ -115,44 +116,8 @@ class RolePaths:
 
     async def write(self, req: Request[RoleInput]) -> Response | None:
         name = check_name(req.captures["role"])
-        data = req.data
         current = await self._roles.get(name)
-        role = msgspec.structs.replace(current) if current else Role(role_id=new_role_id())
-        if not isinstance(data.role_id, UnsetType):
-            role.role_id = _role_id(str(data.role_id))
-        if not isinstance(data.bind_secret_id, UnsetType):
-            role.bind_secret_id = data.bind_secret_id
-        cidrs = data.secret_id_bound_cidrs
-        if isinstance(cidrs, UnsetType):
-            cidrs = data.bound_cidr_list
-        if not isinstance(cidrs, UnsetType):
-            role.secret_id_bound_cidrs = validate_cidrs(list(cidrs))
-        if not isinstance(data.secret_id_num_uses, UnsetType):
-            if data.secret_id_num_uses < 0:
-                raise BadRequest("secret_id_num_uses cannot be negative")
-            role.secret_id_num_uses = data.secret_id_num_uses
-        if not isinstance(data.secret_id_ttl, UnsetType):
-            role.secret_id_ttl = int(data.secret_id_ttl)
-        local = data.local_secret_ids
-        if isinstance(local, UnsetType):
-            local = data.enable_local_secret_ids
-        if not isinstance(local, UnsetType):
-            if current is not None and local != current.local_secret_ids:
-                raise BadRequest("local_secret_ids can only be modified during role creation")
-            role.local_secret_ids = local
-        if not isinstance(data.token_strictly_bind_ip, UnsetType):
-            role.token_strictly_bind_ip = data.token_strictly_bind_ip
-        role.token, warnings = apply_token_fields(
-            current.token if current else TokenSettings(), data
-        )
-        if role.token_strictly_bind_ip and role.token.token_bound_cidrs:
-            raise BadRequest(
-                "'token_strictly_bind_ip' conflicts with 'token_bound_cidrs'; set only one"
-            )
-        if not (role.bind_secret_id or role.secret_id_bound_cidrs or role.token.token_bound_cidrs):
-            raise BadRequest("at least one constraint should be enabled on the role")
-        if role.token.token_max_ttl > req.mount.max_lease_ttl:
-            warnings.append(MAX_TTL_WARNING)
+        role, warnings = merge_role(current, req.data, req.mount)
         await self._roles.put(name, role, current.role_id if current else None)
         return Response(warnings=warnings) if warnings else None
 
@@ -188,6 +153,52 @@ class RolePaths:
         previous = role.role_id
         role.role_id = _role_id(str(req.data.role_id))
         await self._roles.put(name, role, previous)
+
+
+def merge_role(current: Role | None, data: RoleInput, mount: MountInfo) -> tuple[Role, list[str]]:
+    """A role write (partial: what was not sent is kept) applied to the stored role, or to a new
+    one; returns the role to store and the warnings. Every check of a role write runs here, so
+    the per-field endpoints cannot store what `role/<name>` would refuse."""
+    role = msgspec.structs.replace(current) if current else Role(role_id=new_role_id())
+    if not isinstance(data.role_id, UnsetType):
+        role.role_id = _role_id(str(data.role_id))
+    if not isinstance(data.bind_secret_id, UnsetType):
+        role.bind_secret_id = data.bind_secret_id
+    cidrs = data.secret_id_bound_cidrs
+    if isinstance(cidrs, UnsetType):
+        cidrs = data.bound_cidr_list
+    if not isinstance(cidrs, UnsetType):
+        role.secret_id_bound_cidrs = validate_cidrs(list(cidrs))
+    if not isinstance(data.secret_id_num_uses, UnsetType):
+        if data.secret_id_num_uses < 0:
+            raise BadRequest("secret_id_num_uses cannot be negative")
+        role.secret_id_num_uses = data.secret_id_num_uses
+    if not isinstance(data.secret_id_ttl, UnsetType):
+        role.secret_id_ttl = int(data.secret_id_ttl)
+    local = data.local_secret_ids
+    if isinstance(local, UnsetType):
+        local = data.enable_local_secret_ids
+    if not isinstance(local, UnsetType):
+        if current is not None and local != current.local_secret_ids:
+            raise BadRequest("local_secret_ids can only be modified during role creation")
+        role.local_secret_ids = local
+    if not isinstance(data.token_strictly_bind_ip, UnsetType):
+        role.token_strictly_bind_ip = data.token_strictly_bind_ip
+    role.token, warnings = apply_token_fields(current.token if current else TokenSettings(), data)
+    check_role(role)
+    if role.token.token_max_ttl > mount.max_lease_ttl:
+        warnings.append(MAX_TTL_WARNING)
+    return role, warnings
+
+
+def check_role(role: Role) -> None:
+    """What must hold of a whole role, however it was changed."""
+    if role.token_strictly_bind_ip and role.token.token_bound_cidrs:
+        raise BadRequest(
+            "'token_strictly_bind_ip' conflicts with 'token_bound_cidrs'; set only one"
+        )
+    if not (role.bind_secret_id or role.secret_id_bound_cidrs or role.token.token_bound_cidrs):
+        raise BadRequest("at least one constraint should be enabled on the role")
 
 
 def _role_id(value: str) -> str:
