@@ -25,6 +25,7 @@ from core.framework.path import (
     RenewRequest,
     Request,
     Response,
+    UserLockout,
 )
 from core.framework.storage import Delete, Put, Storage, StorageView, WriteOp
 from core.framework.timefmt import ZERO_TIME, rfc3339
@@ -57,6 +58,7 @@ __all__ = [
     "StrList",
     "UpstreamError",
     "UpstreamTimeout",
+    "UserLockout",
     "WardgateError",
     "WeakStr",
     "WriteOp",

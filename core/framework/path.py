@@ -202,6 +202,19 @@ class Backend:
     # What the mount serves on other front doors, by face: "infisical" ->
     # a core.infisical.method.InfisicalAuthMethod.
     faces: dict[str, Any] = field(default_factory=dict)
+    # Vault's user lockout as sys/locked-users sees it: the mount's locked users, by the name of
+    # their alias (AppRole: the role ID). None: the method locks nobody out.
+    user_lockout: UserLockout | None = None
+
+
+class UserLockout(Protocol):
+    async def locked_users(self) -> list[str]:
+        """The alias names locked out now."""
+        ...
+
+    async def unlock_user(self, alias: str) -> None:
+        """Clear the user's lock and failure count (nothing to do if it has none)."""
+        ...
 
 
 class Telemetry(Protocol):

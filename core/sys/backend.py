@@ -10,6 +10,7 @@ from core.framework.path import Backend, Operation, Path, Request, Response
 from core.sys.audit import AuditEndpoints, AuditHashInput, EnableAuditInput
 from core.sys.auth_mounts import AuthMountEndpoints, EnableInput, TuneInput
 from core.sys.hostinfo import host_info
+from core.sys.locked_users import LockedUsersEndpoints
 from core.sys.metrics import metrics_handler
 from core.sys.policy import CapabilitiesInput, PolicyEndpoints, PolicyInput
 from core.sys.quotas import QuotaConfigInput, QuotaEndpoints, QuotaInput
@@ -170,6 +171,7 @@ def sys_backend(ctx: CoreContext) -> Backend:
                 synopsis="The OpenAPI document, limited to what the caller may use.",
             ),
             *WrappingEndpoints(ctx).paths(),
+            *LockedUsersEndpoints(ctx).paths(),
         ],
     )
 

@@ -11,7 +11,7 @@ from core.framework import Backend, BackendContext, BadRequest, DurationSeconds
 from core.framework.fields import decode_hook
 from core.registry import PluginRegistry
 from plugins.approle.infisical import UniversalAuthInfisical
-from plugins.approle.lockout import Lockout, LockoutPolicy
+from plugins.approle.lockout import LockedRoles, Lockout, LockoutPolicy
 from plugins.approle.path_fields import RoleFieldPaths
 from plugins.approle.path_login import LoginPaths
 from plugins.approle.path_role import RolePaths
@@ -93,6 +93,7 @@ def factory(ctx: BackendContext) -> Backend:
         renew=login.renew,
         periodic=sweep,
         faces={"infisical": UniversalAuthInfisical(roles, secrets, lockout, ctx.clock, ctx.logger)},
+        user_lockout=LockedRoles(lockout, roles, ctx.clock),
     )
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import msgspec
 
-from core.framework import StorageView
+from core.framework import Clock, StorageView
+from plugins.approle.role import RoleStore
 
 LOCKOUT_PREFIX = "lockout/"
 
@@ -75,3 +76,36 @@ class Lockout:
 
     async def clear(self, role: str) -> None:
         await self._storage.delete(LOCKOUT_PREFIX + role)
+
+    async def locked_roles(self, now: float) -> list[str]:
+        """The roles whose record says locked at `now`, whatever policy counted the failures
+        (an Infisical identity can lock a role on a mount whose own lockout is off)."""
+        locked = []
+        for role in await self._storage.list(LOCKOUT_PREFIX):
+            raw = await self._storage.get(LOCKOUT_PREFIX + role)
+            if raw is not None and self.is_locked(_decoder.decode(raw), now):
+                locked.append(role)
+        return locked
+
+
+class LockedRoles:
+    """sys/locked-users' view of the mount (core.framework.UserLockout): Vault names a locked
+    AppRole user by its role ID, the counters here are kept per role name."""
+
+    def __init__(self, lockout: Lockout, roles: RoleStore, clock: Clock) -> None:
+        self._lockout = lockout
+        self._roles = roles
+        self._clock = clock
+
+    async def locked_users(self) -> list[str]:
+        role_ids = []
+        for name in await self._lockout.locked_roles(self._clock.now()):
+            role = await self._roles.get(name)
+            if role is not None:  # a deleted role's record is moot: nobody can log in to it
+                role_ids.append(role.role_id)
+        return role_ids
+
+    async def unlock_user(self, alias: str) -> None:
+        name = await self._roles.name_for_role_id(alias)
+        if name is not None:
+            await self._lockout.clear(name)
