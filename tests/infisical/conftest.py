@@ -10,7 +10,14 @@ import httpx
 import pytest
 
 from core.config import AuthMountConfig, Config, StorageConfig
-from tests.conftest import ROOT_TOKEN, FakeClock, Server, start_server
+from tests.conftest import (
+    ROOT_TOKEN,
+    STORAGE_BACKENDS,
+    FakeClock,
+    Server,
+    backend_config,
+    start_server,
+)
 from tests.infisical.fake_method import registry
 
 ERROR_KEYS = ["reqId", "statusCode", "message", "error"]
@@ -64,14 +71,10 @@ def passphrase_config(storage: StorageConfig | None = None) -> Config:
     return config
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=STORAGE_BACKENDS)
 async def face(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Face]:
     """The face on each storage backend: identities and configs live in the one storage."""
-    storage = StorageConfig(backend="memory")
-    if request.param == "sqlite":
-        storage = StorageConfig(
-            backend="sqlite", path=str(tmp_path / "wardgate.db"), synchronous="normal"
-        )
-    config = passphrase_config(storage)
+    config = await backend_config(request, request.param, tmp_path)
+    config.auth.append(AuthMountConfig(path="passphrase", type="passphrase"))
     async with start_server(config, registry=registry(), clock=FakeClock()) as srv:
         yield Face(srv)
