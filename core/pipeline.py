@@ -32,10 +32,10 @@ from core.framework.errors import (
     InternalError,
     NotFound,
     PermissionDenied,
-    Unavailable,
     UnsupportedOperation,
     UnsupportedPath,
     WardgateError,
+    storage_down,
 )
 from core.framework.fields import (
     decode_input,
@@ -65,8 +65,7 @@ _NOT_AUDITED = frozenset({"sys/health", "sys/seal-status", "sys/leader"})
 _METRICS = "sys/metrics"
 
 
-# What a client sees when the database cannot be reached (never which database, or why).
-_STORAGE_DOWN = Unavailable("storage unavailable")
+_STORAGE_DOWN = storage_down()
 
 
 class MethodNotAllowed(WardgateError):
@@ -113,7 +112,14 @@ class Pipeline:
             remote_port=client.port if client else None,
         )
         started = time.perf_counter()
-        response = await self._handle_logged(request, record)
+        # The edge both faces share: each fills in the record (and writes the request entry
+        # before it executes anything); the quota check is theirs too, through one gate.
+        refuse = _error
+        if self._infisical is not None and request.url.path.startswith(INFISICAL_PREFIX):
+            response = await self._infisical.handle(request, record)
+            refuse = self._infisical.refusal  # its answers keep Infisical's error body
+        else:
+            response = await self._handle_logged(request, record)
         if record.path is not None:
             # Audit at the edge: the response entry of every audited request, errors too (and
             # its request entry, if the request failed before its handler was reached).
@@ -123,12 +129,12 @@ class Pipeline:
                     await self._runtime.audit.log_response(record)
             except AuditFailed as exc:
                 log.error("%s %s: answer withheld: %s", request.method, record.path, exc.log_detail)
-                response = _error(exc)
+                response = refuse(exc)
             except StorageUnavailable as exc:
                 # The audit table could not be read: the answer cannot be audited, so it is
                 # withheld like any unaudited one (the storage has logged the outage).
                 log.debug("%s %s: answer withheld: %s", request.method, record.path, exc)
-                response = _error(_STORAGE_DOWN)
+                response = refuse(_STORAGE_DOWN)
         if record.response_headers:
             response.headers.update(record.response_headers)
         if response.status_code != 429:  # as Vault: rejected requests are not timed
@@ -167,8 +173,6 @@ class Pipeline:
         method = request.method.upper()
         url_path = request.url.path
         if not url_path.startswith("/v1/"):
-            if self._infisical is not None and url_path.startswith(INFISICAL_PREFIX):
-                return await self._infisical.handle(request)
             raise NotFound()
         if method not in _KNOWN_METHODS:
             unknown = MethodNotAllowed()
@@ -223,7 +227,7 @@ class Pipeline:
         record.token = token or ""
         authed: Authenticated | None = None
         if route is not None:
-            _describe_mount(record, route[0])
+            record.describe_mount(route[0].prefix, route[0].info, auth=route[0].entry is not None)
         # The token is checked before the body is read: a caller without a valid token makes
         # the server read nothing. Paths that need no token read a small body at most.
         if route is not None and open_route:
@@ -488,13 +492,6 @@ def _token_info(authed: Authenticated | None) -> TokenInfo | None:
         is_root=authed.entry.is_root,
         entry=authed.entry,
     )
-
-
-def _describe_mount(record: AuditRecord, mounted: Mounted) -> None:
-    record.mount_point = mounted.prefix
-    record.mount_type = mounted.info.type
-    record.mount_accessor = mounted.info.accessor
-    record.mount_class = "auth" if mounted.entry is not None else "secret"
 
 
 def _envelope(result: Response, warnings: list[str], request_id: str) -> HTTPResponse:

@@ -18,6 +18,7 @@ import msgspec
 
 from core.audit.hashing import Hasher, elide_list
 from core.framework.errors import WardgateError
+from core.framework.path import MountInfo
 
 _ROOT_NAMESPACE = {"id": "root"}
 _PERMISSION_DENIED = "1 error occurred:\n\t* permission denied\n\n"
@@ -55,20 +56,31 @@ class AuditRecord:
     # Headers the answer carries besides the usual (X-Ratelimit-*).
     response_headers: dict[str, str] | None = None
 
+    def describe_mount(self, prefix: str, info: MountInfo, *, auth: bool) -> None:
+        """The mount fields of the entries: the mount that serves the request (either face)."""
+        self.mount_point = prefix
+        self.mount_type = info.type
+        self.mount_accessor = info.accessor
+        self.mount_class = "auth" if auth else "secret"
+
     def fail(self, exc: WardgateError) -> None:
         """The request ended in an error: the outer error text Vault writes, and the message
         (hashed, as `response.data.error`)."""
         messages = exc.client_messages()
-        self.error_message = messages[0] if messages else ""
-        if exc.status == 403:
+        self.failed(exc.status, messages[0] if messages else "")
+
+    def failed(self, status: int, message: str) -> None:
+        """`fail` for a face whose errors are not wardgate's (the Infisical face's)."""
+        self.error_message = message
+        if status == 403:
             self.error = _PERMISSION_DENIED
             if self.caller is not None:
                 self.allowed = False
-        elif exc.status >= 500:
+        elif status >= 500:
             self.error = "internal error"
         elif self.login:
             self.error = "invalid credentials"
-        elif exc.status == 429:
+        elif status == 429:
             self.error = self.error_message
         else:
             self.error = _INVALID_REQUEST

@@ -80,6 +80,8 @@ class RateLimited(WardgateError):
     """429: a rate-limit quota refused the request."""
 
     status = 429
+    # Whole seconds until the client may try again (a face may name it in its own answer).
+    retry_after = 0
 
 
 class PayloadTooLarge(WardgateError):
@@ -112,3 +114,8 @@ class InternalError(WardgateError):
 
     def __init__(self, message: str = "internal error", *, log_detail: str = "") -> None:
         super().__init__(message, log_detail=log_detail)
+
+
+def storage_down() -> Unavailable:
+    """What a client sees when the database cannot be reached (never which database, or why)."""
+    return Unavailable("storage unavailable")

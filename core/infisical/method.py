@@ -45,6 +45,8 @@ class FaceRequest:
     body: dict[str, Any]  # the decoded JSON (or form) body; the query for GET
     client_ip: str | None
     caller: Authenticated | None = None  # the checked token, on routes that need one
+    # The token a login handed out (its AuthBlock), for the audit entry's `auth`.
+    issued: Any = None
 
     def identity_id(self) -> str:
         """The `{identityId}` of the route."""
@@ -57,12 +59,14 @@ FaceHandler = Callable[[FaceRequest], Awaitable[Any]]  # returns the JSON answer
 @dataclass(frozen=True, slots=True)
 class FaceRoute:
     """One route. `capability` is what the caller's token needs on the ACL path
-    `infisical/<path>` (None: no token needed, e.g. a login)."""
+    `infisical/<path>` (None: no token needed, e.g. a login). `login` marks the face's own
+    login route of a method: audited as a login, and under the serving mount's quotas."""
 
     method: str
     pattern: str  # `{name}` captures one segment
     handler: FaceHandler
     capability: Operation | None
+    login: bool = False
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

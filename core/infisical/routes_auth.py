@@ -34,7 +34,7 @@ from core.infisical.method import (
     InfisicalAuthMethod,
 )
 from core.infisical.schema import Issues, string
-from core.tokens.issue import issue_login_token
+from core.tokens.issue import auth_block, issue_login_token
 from core.tokens.renew import renew_token
 from core.tokens.store import TokenEntry
 from core.tokens.ttl import effective_max
@@ -71,7 +71,7 @@ class AuthRoutes:
             return await self._delete(method, req)
 
         routes = [
-            FaceRoute("POST", base + "login", login, None),
+            FaceRoute("POST", base + "login", login, None, login=True),
             FaceRoute("POST", one, attach, Operation.CREATE),
             FaceRoute("GET", one, read, Operation.READ),
             FaceRoute("PATCH", one, update, Operation.UPDATE),
@@ -181,6 +181,7 @@ class AuthRoutes:
             now=self._ctx.clock.now(),
             group=config.token_group,
         )
+        req.issued = auth_block(entry, token, ttl=entry.creation_ttl)
         return _token_answer(token, entry.creation_ttl, entry, mounted.info.max_lease_ttl)
 
     # -- renew and revoke ----------------------------------------------------------------------

@@ -58,4 +58,6 @@ async def check_rate_limit(
         record.request_only = True
     else:
         record.path = None
-    raise RateLimited(f'request path "{path}": rate limit quota exceeded')
+    refused = RateLimited(f'request path "{path}": rate limit quota exceeded')
+    refused.retry_after = verdict.retry_after
+    raise refused
