@@ -12,9 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from core.framework import Clock, StorageView
-from plugins.approle.role import RoleStore
-
-LOCKOUT_PREFIX = "lockout/"
+from plugins.approle.role import LOCKOUT_PREFIX, RoleStore
 
 
 class LockoutPolicy(msgspec.Struct, frozen=True):

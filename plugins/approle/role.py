@@ -5,6 +5,9 @@ Keys in the mount's storage view:
     role/<lower-case name>          the Role
     role_id/<keyed hash of role_id> -> role name (role IDs are not secret, but a hash keeps
                                        the key short whatever the client chose)
+    lockout/<lower-case name>       the role's failed-login count and lock (lockout.py); it goes
+                                       with the role, so a role made again under the name of a
+                                       locked one starts unlocked (Vault keys it by role ID)
 
 A role ID is unique in its mount: the index entry is claimed with an atomic update, so two roles
 can never end up with one role ID, whichever server process wrote them.
@@ -23,6 +26,7 @@ from core.framework.token_fields import TokenSettings
 
 ROLE_PREFIX = "role/"
 ROLE_ID_PREFIX = "role_id/"
+LOCKOUT_PREFIX = "lockout/"
 _NAME = re.compile(r"\w([\w.-]*\w)?", re.ASCII)
 _MAX_NAME = 128
 MAX_ID_BYTES = 4096  # Vault's limit on role and secret IDs
@@ -99,7 +103,11 @@ class RoleStore:
     async def delete(self, name: str, role: Role) -> None:
         name = check_name(name)
         await self._storage.write(
-            [Delete(ROLE_PREFIX + name), Delete(self.role_id_key(role.role_id))]
+            [
+                Delete(ROLE_PREFIX + name),
+                Delete(self.role_id_key(role.role_id)),
+                Delete(LOCKOUT_PREFIX + name),
+            ]
         )
 
     async def names(self, *, after: str = "", limit: int | None = None) -> list[str]:

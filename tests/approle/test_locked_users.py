@@ -90,3 +90,15 @@ async def test_unlock_refuses_an_unknown_mount_and_needs_a_policy(srv: Server) -
     accessor = await _accessor(srv, "approle")
     refused = await srv.call("POST", f"/v1/sys/locked-users/{accessor}/unlock/x", token=user)
     assert refused.status_code == 403
+
+
+async def test_a_role_made_again_under_a_locked_name_starts_unlocked(srv: Server) -> None:
+    """Vault keys the lock by role ID, and a new role gets a new one: the lock goes with the
+    deleted role, not with its name."""
+    await _lock(srv, await make_role(srv, "again"))
+    assert (await srv.call("GET", "/v1/sys/locked-users")).json()["data"]["total"] == 1
+    assert (await srv.call("DELETE", "/v1/auth/approle/role/again")).status_code == 204
+    assert (await srv.call("GET", "/v1/sys/locked-users")).json()["data"]["total"] == 0
+    role_id = await make_role(srv, "again")
+    secret = (await new_secret(srv, "again"))["secret_id"]
+    assert (await login(srv, role_id, secret)).status_code == 200

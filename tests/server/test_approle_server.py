@@ -128,6 +128,37 @@ def test_hvac_login_lockout_on_config_file_mount(vault: hvac.Client) -> None:
     assert user.auth.approle.login(other_id, other)["auth"]["client_token"]
 
 
+def test_field_endpoints_and_locked_users_across_workers(vault: hvac.Client) -> None:
+    """hvac has no helpers for these; Vault users reach them with read/write/delete. Requests
+    land on either worker, so the counters and the role are the storage's, not a process's."""
+    mount = "ci/approle"
+    base = f"auth/{mount}/role/fields"
+    vault.write(base, token_ttl="10m", token_max_ttl="1h")
+    vault.write(f"{base}/token-ttl", token_ttl="20m")
+    assert vault.read(f"{base}/token-ttl")["data"] == {"token_ttl": 1200}
+    with pytest.raises(InvalidRequest, match="token_ttl should not be greater than token_max_ttl"):
+        vault.write(f"{base}/token-ttl", token_ttl="2h")
+    vault.delete(f"{base}/token-ttl")
+    assert vault.read(base)["data"]["token_ttl"] == 0
+    with pytest.raises(InvalidPath, match="unsupported path"):
+        vault.write(f"auth/{mount}/role/ghost/policies", token_policies="a")
+
+    role_id = vault.read(f"{base}/role-id")["data"]["role_id"]
+    secret = vault.write(f"{base}/secret-id")["data"]["secret_id"]
+    user = hvac.Client(url=vault.url)
+    for _ in range(3):  # this mount's threshold
+        with pytest.raises(InvalidRequest):
+            user.auth.approle.login(role_id, "wrong", mount_point=mount)
+    accessor = vault.sys.list_auth_methods()["data"][f"{mount}/"]["accessor"]
+    namespace = vault.read("sys/locked-users")["data"]["by_namespace"][0]
+    mounts = {m["mount_accessor"]: m["alias_identifiers"] for m in namespace["mount_accessors"]}
+    assert role_id in mounts[accessor]  # (with whatever other tests here locked)
+    with pytest.raises(Forbidden):
+        user.auth.approle.login(role_id, secret, mount_point=mount)
+    vault.write(f"sys/locked-users/{accessor}/unlock/{role_id}")
+    assert user.auth.approle.login(role_id, secret, mount_point=mount)["auth"]["client_token"]
+
+
 def test_one_use_secret_id_race_across_workers(vault: hvac.Client) -> None:
     vault.auth.approle.create_or_update_approle("race", token_policies=["default"])
     role_id = vault.auth.approle.read_role_id("race")["data"]["role_id"]
