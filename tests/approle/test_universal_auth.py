@@ -4,7 +4,9 @@ set of secrets, one lockout counter for both)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,3 +165,24 @@ async def test_one_use_client_secret_race(face: Face) -> None:
     secret = (await new_secret(face, identity, numUsesLimit=1))["clientSecret"]
     results = await asyncio.gather(*[login(face, config["clientId"], secret) for _ in range(20)])
     assert sorted(r.status_code for r in results) == [200] + [401] * 19
+
+
+async def test_login_audit_entry_hashes_the_client_secret(face: Face, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    device = {"type": "file", "options": {"file_path": str(log)}}
+    assert (await face.server.call("PUT", "/v1/sys/audit/file", json=device)).status_code == 204
+    identity, config = await attach(face)
+    secret = (await new_secret(face, identity))["clientSecret"]
+    answer = await login(face, config["clientId"], secret)
+    assert answer.status_code == 200, answer.text
+    hashed = await face.server.call("POST", "/v1/sys/audit-hash/file", json={"input": secret})
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    # The secret is hashed where it was made (the create's answer) and where it was used.
+    made = [e for e in logged if e["request"]["path"].endswith("/client-secrets")]
+    assert made[1]["response"]["data"]["clientSecret"] == hashed.json()["data"]["hash"]
+    request, response = (e for e in logged if e["request"]["path"] == f"api/v1/{BASE}/login")
+    assert request["request"]["data"]["clientSecret"] == hashed.json()["data"]["hash"]
+    assert request["request"]["mount_type"] == "approle"
+    assert response["auth"]["metadata"]["identity_id"] == identity
+    text = log.read_text()
+    assert secret not in text and answer.json()["accessToken"] not in text

@@ -359,3 +359,24 @@ async def test_unreachable_sts_is_502_and_silent_sts_504(clock: FakeClock) -> No
             assert assert_error(response, 504, "GatewayTimeoutError") == (
                 "Alibaba Cloud STS unavailable"
             )
+
+
+async def test_login_audit_entry_hashes_the_signed_request(face: Face, tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    device = {"type": "file", "options": {"file_path": str(log)}}
+    assert (await face.server.call("PUT", "/v1/sys/audit/file", json=device)).status_code == 204
+    identity_id = await identity_with(face, ROLE.arn)
+    body = body_for(face, ROLE, identity_id)
+    response = await face.call("POST", LOGIN, token=None, json=body)
+    assert response.status_code == 200, response.text
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    request, answer = (e for e in logged if e["request"]["path"] == "api/v1/" + LOGIN)
+    assert request["request"]["mount_type"] == "alicloud"
+    sent = request["request"]["data"]
+    for name in ("Signature", "AccessKeyId", "SecurityToken", "SignatureNonce", "identityId"):
+        assert sent[name].startswith("hmac-sha256:"), name
+    # Who logged in is in clear (the token's metadata), as in the /v1/ login's entry.
+    assert answer["auth"]["metadata"]["arn"] == ROLE.arn
+    text = log.read_text()
+    for secret in (body["Signature"], body["SecurityToken"], response.json()["accessToken"]):
+        assert secret not in text

@@ -290,3 +290,49 @@ async def test_the_readme_samples_log_in(tmp_path: Path, sts: RunningEmulator) -
             answer = json.loads(await run("node", str(node_sample)))
             assert answer["tokenType"] == "Bearer", answer
             assert await face.lookup_status(answer["accessToken"]) == 200
+
+
+async def test_audit_and_a_global_quota_on_a_real_server(
+    tmp_path: Path, sts: RunningEmulator
+) -> None:
+    port = free_port()
+    config = write_config(tmp_path, port, sts.url)
+    audit_log = tmp_path / "audit.log"
+    config.write_text(
+        config.read_text()
+        + f'\n[[audit]]\npath = "file"\ntype = "file"\noptions = {{ file_path = "{audit_log}" }}\n'
+    )
+    with server(tmp_path, "run", port, config) as (url, process):
+        (root,) = ROOT_LINE.findall(process.stderr())
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            face = Face(http, root)
+            identity_id = await face.identity_with(USER.arn)
+            headers = {"enable_rate_limit_response_headers": True}
+            assert (await face.admin("POST", "/v1/sys/quotas/config", headers)).is_success
+            quota = {"rate": 2, "interval": "1h"}
+            assert (await face.admin("POST", "/v1/sys/quotas/rate-limit/all", quota)).is_success
+            signed = [body(identity_id, USER) for _ in range(3)]
+            first = await http.post(LOGIN, json=signed[0])
+            assert first.status_code == 200, first.text
+            assert first.headers["X-Ratelimit-Remaining"] == "1"
+            assert (await http.post(LOGIN, json=signed[1])).status_code == 200
+            calls = sts.state.request_count
+            refused = await http.post(LOGIN, json=signed[2])
+            message = error(refused, 429, "RateLimitExceeded")
+            wait = int(refused.headers["Retry-After"])
+            assert 3000 < wait <= 3600
+            assert message == f"Rate limit exceeded. Please try again in {wait} seconds"
+            assert refused.headers["X-Ratelimit-Limit"] == "2"
+            assert sts.state.request_count == calls  # refused before STS
+            # The Vault face counts against the same quota.
+            assert (await http.get("/v1/sys/auth", headers=bearer(root))).status_code == 429
+    logged = [json.loads(line) for line in audit_log.read_text().splitlines()]
+    logins = [e for e in logged if e["request"]["path"] == "api/v1/auth/alicloud-auth/login"]
+    # Two logins, a request and a response entry each; the refused one is not audited.
+    assert [e["type"] for e in logins] == ["request", "response"] * 2
+    assert all(e["request"]["mount_point"] == "auth/alicloud/" for e in logins)
+    token = first.json()["accessToken"]
+    assert logins[1]["response"]["auth"]["client_token"].startswith("hmac-sha256:")
+    assert logins[1]["response"]["auth"]["metadata"]["arn"] == USER.arn
+    text = audit_log.read_text()
+    assert token not in text and signed[0]["Signature"] not in text and root not in text
