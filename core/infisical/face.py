@@ -124,7 +124,8 @@ class InfisicalFace:
 
     def refusal(self, exc: WardgateError) -> HTTPResponse:
         """The answer when the edge withholds one (no audit device could record it)."""
-        return HTTPResponse(error_body(from_wardgate(exc)), exc.status, headers=_HEADERS)
+        refused = from_wardgate(exc)
+        return HTTPResponse(error_body(refused), refused.status, headers=_HEADERS)
 
     async def _handle(self, request: HTTPRequest, record: AuditRecord) -> Any:
         method = request.method.upper()

@@ -181,6 +181,12 @@ class AuthRoutes:
             now=self._ctx.clock.now(),
             group=config.token_group,
         )
+        self._ctx.metrics.token_created(  # counted with the /v1/ logins' tokens
+            auth_method=mounted.info.type,
+            mount_point=mounted.prefix,
+            ttl=entry.creation_ttl,
+            token_type=entry.type,
+        )
         req.issued = auth_block(entry, token, ttl=entry.creation_ttl)
         return _token_answer(token, entry.creation_ttl, entry, mounted.info.max_lease_ttl)
 

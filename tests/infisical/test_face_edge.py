@@ -251,3 +251,18 @@ async def test_control_characters_in_the_path_are_refused(face: Face, path: str)
     body = json.loads(answer.body)
     assert body["error"] == "BadRequest" and body["statusCode"] == 400
     assert body["message"] == "the request path contains a control character"
+
+
+async def test_infisical_logins_are_counted_with_the_v1_ones(face: Face) -> None:
+    identity_id = await attached_identity(face)
+    assert (await login(face, identity_id)).status_code == 200
+    assert (await login(face, identity_id)).status_code == 200
+    scrape = await face.server.call("GET", "/v1/sys/metrics", params={"format": "prometheus"})
+    created = [
+        line
+        for line in scrape.text.splitlines()
+        if line.startswith("vault_token_creation{") and 'auth_method="passphrase"' in line
+    ]
+    assert len(created) == 1 and created[0].endswith(" 2.0"), created
+    assert 'mount_point="auth/passphrase/"' in created[0]
+    assert "vault_core_handle_login_request_count 2.0" in scrape.text
