@@ -134,11 +134,11 @@ class InfisicalFace:
         path = url_path[len(PREFIX) :]
         if path.endswith("/"):
             path = path[:-1]  # Infisical's agent posts to `.../login/`
+        if "//" in path or any(p in (".", "..") for p in path.split("/")):
+            raise BadRequestError(f"path {url_path!r} is not canonical")
         # Audited under the URL path after the first `/`, as a Vault path is after `/v1/`.
         record.path = "api/v1/" + path
         record.operation = _OPERATIONS.get(method, "update")
-        if "//" in path or any(p in (".", "..") for p in path.split("/")):
-            raise BadRequestError(f"path {url_path!r} is not canonical")
         if method not in _METHODS:
             raise NotFoundError(f"Route {method}:{url_path} not found")
         client_ip = request.client.host if request.client else None

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from core.audit import AuditFailed, AuditRecord
 from core.config import AuthMountConfig
 from tests.conftest import FakeClock, memory_config, start_server
 from tests.infisical.conftest import Face, assert_error
@@ -159,6 +160,21 @@ async def test_no_audit_device_able_to_write_means_nothing_is_done(face: Face) -
         conn.close()
     finally:
         revived.close()
+
+
+async def test_an_answer_that_cannot_be_audited_is_withheld(
+    face: Face, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identity_id = await attached_identity(face)
+
+    async def broken(record: AuditRecord) -> None:
+        raise AuditFailed(log_detail="no audit device succeeded in logging the response")
+
+    monkeypatch.setattr(face.server.runtime.audit, "log_response", broken)
+    # The login ran (as in Vault), but its token never reaches the client.
+    withheld = await login(face, identity_id)
+    assert_error(withheld, 500, "InternalServerError")
+    assert "accessToken" not in withheld.text
 
 
 async def set_quota(face: Face, name: str, **body: Any) -> None:
