@@ -1,10 +1,11 @@
 """The OpenAPI document, generated from the same Path declarations as `?help=1`.
 
 It describes the server well enough for a client generator or a fuzzer (the test suite runs
-schemathesis against it): `servers` carries the `/v1` prefix; every operation lists the error
-statuses it can answer, with Vault's `{"errors": [...]}` schema; request bodies carry the
-constraints of the path's msgspec Struct (`required`, enums, minimums); only the methods a path
-serves appear (POST and PUT alike for writes; handlers that only refuse are left out).
+schemathesis against it, tests/server/test_api_fuzz.py): `servers` carries the `/v1` prefix;
+every operation lists the error statuses it can answer, with Vault's `{"errors": [...]}` schema,
+and the statuses its Path declares (`Path.responses`, Vault's envelope); request bodies carry
+the constraints of the path's msgspec Struct (`required`, enums, minimums); only the methods a
+path serves appear (POST and PUT alike for writes; handlers that only refuse are left out).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ _ERROR_STATUSES = {
     "404": "not found (a missing item or an empty list)",
     "405": "method not allowed on this path",
     "413": "request body too large",
+    "429": "a rate-limit quota refused the request",
     "500": "internal error",
     "502": "an upstream service failed",
     "503": "the backend is unavailable",
@@ -52,19 +54,43 @@ _ERROR_STATUSES = {
 }
 
 
-def _responses() -> dict[str, Any]:
-    errors = {
-        status: {
-            "description": text,
-            "content": {"application/json": {"schema": ERROR_SCHEMA}},
-        }
-        for status, text in _ERROR_STATUSES.items()
-    }
-    return {
-        "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
+# Vault's response envelope, the body of a success and of the statuses a Path declares itself.
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "request_id": {"type": "string"},
+        "data": {},
+        # null or a list of strings (no `type`: OpenAPI 3.0 and plain JSON Schema spell a
+        # nullable type differently; this reads the same in both).
+        "warnings": {"items": {"type": "string"}},
+    },
+    "required": ["request_id"],
+}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _responses(path: Path) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        "200": {"description": "OK", "content": _json({})},
         "204": {"description": "empty body"},
-        **errors,
+        **{
+            status: {"description": text, "content": _json(ERROR_SCHEMA)}
+            for status, text in _ERROR_STATUSES.items()
+        },
     }
+    for code, text in path.responses.items():
+        status = str(code)
+        if status in _ERROR_STATUSES:
+            # Both bodies: the pipeline's `errors` (a refusal before the handler) or the handler's.
+            schema = {"anyOf": [ERROR_SCHEMA, ENVELOPE_SCHEMA]}
+            text = f"{_ERROR_STATUSES[status]}; or {text}"
+        else:
+            schema = ENVELOPE_SCHEMA
+        responses[status] = {"description": text, "content": _json(schema)}
+    return dict(sorted(responses.items()))
 
 
 Include = Callable[[str, Operation, Path], bool]
@@ -106,7 +132,7 @@ def _operation(template: str, path: Path, operation: Operation, method: str) -> 
     spec: dict[str, Any] = {
         "operationId": _operation_id(template, operation, method),
         "summary": path.synopsis,
-        "responses": _responses(),
+        "responses": _responses(path),
     }
     if operation is Operation.LIST:
         spec["parameters"] = [

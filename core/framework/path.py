@@ -149,6 +149,10 @@ class Path:
     # Captures whose case does not matter (e.g. role names): the core lower-cases them in the
     # path before the ACL sees it, so `role/PROD` cannot slip past a rule on `role/prod`.
     case_insensitive: frozenset[str] = frozenset()
+    # Statuses a handler answers with a Vault response envelope besides 200 and 204 (approle's
+    # tidy: 202; a 404 whose body is `data.error`, as Vault's), with what each means: the
+    # OpenAPI document declares them so a client (or the fuzz run) knows to expect them.
+    responses: Mapping[int, str] = field(default_factory=dict, compare=False)
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

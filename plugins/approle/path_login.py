@@ -76,6 +76,7 @@ class LoginPaths:
                 "tidy/secret-id",
                 {Operation.UPDATE: self.tidy},
                 synopsis="Delete expired secret IDs now (the server also does so periodically).",
+                responses={202: "the tidy ran (Vault's status for a started tidy)"},
             ),
         ]
 

@@ -135,11 +135,13 @@ class SecretIdPaths:
                 case_insensitive=lower,
                 synopsis="Destroy a secret ID.",
             ),
-            action(
+            Path(
                 "role/{role}/secret-id-accessor/lookup",
-                self.lookup_accessor,
+                {Operation.UPDATE: self.lookup_accessor},
                 AccessorRef,
-                "Look a secret ID up by its accessor.",
+                case_insensitive=lower,
+                synopsis="Look a secret ID up by its accessor.",
+                responses={404: "an unknown accessor: Vault's envelope with `data.error`"},
             ),
             Path(
                 "role/{role}/secret-id-accessor/destroy",
