@@ -19,8 +19,9 @@ import atexit
 import glob
 import os
 import shutil
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -97,6 +98,13 @@ class Metrics:
         self._registry = prometheus_client.CollectorRegistry(auto_describe=False)
         self._metrics: dict[str, Any] = {}
         self._dotted: dict[str, str] = {}
+        # The hot path (every storage operation is timed): per (name, labels), a writer of the
+        # child's values, so an update is a dict hit and the value writes (see _writer).
+        self._writers: dict[Any, Callable[[float], None]] = {}
+        self._lock = threading.Lock()
+        # A forked child must go through prometheus_client once more (it moves a child's
+        # values to the child's own files on its first update).
+        os.register_at_fork(after_in_child=self._writers.clear)
 
     def _get(self, kind: str, name: str, labels: Iterable[str], **extra: Any) -> Any:
         metric = self._metrics.get(name)
@@ -113,12 +121,27 @@ class Metrics:
         return metric
 
     def incr(self, name: str, labels: Mapping[str, str] | None = None, amount: float = 1) -> None:
-        metric = self._get("counter", name, sorted(labels or ()))
-        (metric.labels(**labels) if labels else metric).inc(amount)
+        if amount < 0:
+            raise ValueError("counters can only be incremented by non-negative amounts")
+        self._update("counter", name, labels, amount)
 
     def observe_ms(self, name: str, ms: float, labels: Mapping[str, str] | None = None) -> None:
-        metric = self._get("summary", name, sorted(labels or ()))
-        (metric.labels(**labels) if labels else metric).observe(ms)
+        self._update("summary", name, labels, ms)
+
+    def _update(self, kind: str, name: str, labels: Mapping[str, str] | None, x: float) -> None:
+        key = (kind, name, *sorted(labels.items())) if labels else (kind, name)
+        with self._lock:
+            write = self._writers.get(key)
+            if write is None:
+                metric = self._get(kind, name, sorted(labels or ()))
+                child = metric.labels(**labels) if labels else metric
+                write = (
+                    _summary_writer(child)
+                    if kind == "summary"
+                    else _writer(child._value, child.inc)
+                )
+                self._writers[key] = write
+            write(x)
 
     def gauge_add(self, name: str, amount: float) -> None:
         self._get("gauge", name, (), multiprocess_mode="livesum").inc(amount)
@@ -204,6 +227,37 @@ class Metrics:
             "Counters": counters,
             "Samples": samples,
         }
+
+
+def _writer(value: Any, fallback: Callable[[float], None]) -> Callable[[float], None]:
+    """`fallback` (prometheus_client's own update), or for a multiprocess value the same
+    update without prometheus_client's per-call overhead: its module lock and its fork check
+    (a `getpid` system call) on every update, ~4 us per summary observation, 9 of which a
+    login made. Sound because every update of this process goes through `Metrics` under
+    `Metrics._lock`, and a fork clears the writers (see `Metrics.__init__`)."""
+    if not getattr(value, "_multiprocess", False):
+        return fallback
+    value.get()  # prometheus_client's fork check, once: the value's file is this process's
+    file, key = value._file, value._key
+
+    def write(amount: float) -> None:
+        value._value += amount
+        file.write_value(key, value._value, 0.0)
+
+    return write
+
+
+def _summary_writer(child: Any) -> Callable[[float], None]:
+    if not getattr(child._count, "_multiprocess", False):
+        return child.observe  # type: ignore[no-any-return]
+    count = _writer(child._count, child._count.inc)
+    total = _writer(child._sum, child._sum.inc)
+
+    def observe(amount: float) -> None:
+        count(1)
+        total(amount)
+
+    return observe
 
 
 def _aggregate(name: str, count: float, total: float, labels: dict[str, str]) -> dict[str, Any]:
