@@ -121,6 +121,8 @@ class AuditBroker:
         self._live: dict[str, _Live] = {}
         self._lock = asyncio.Lock()
         self._metrics = metrics
+        # Counts this process's writes of the table (see log_response).
+        self._changes = 0
 
     # -- the table ---------------------------------------------------------------------------
 
@@ -186,13 +188,19 @@ class AuditBroker:
         if record.path is None or record.request_logged:
             return
         record.request_logged = True
+        record.audit_changes = self._changes
         if await self.refresh():
             await self._write(record, "request")
 
     async def log_response(self, record: AuditRecord) -> None:
         if record.path is None:
             return
-        if await self.refresh():
+        # The table was read for this request's request entry: read again only if this
+        # process changed it since (a request that enables a device has its own response
+        # audited there). A change another process makes while the request runs reaches
+        # neither of its entries, as if it came just after; one read per request less.
+        same = record.request_logged and record.audit_changes == self._changes
+        if bool(self._live) if same else await self.refresh():
             await self._write(record, "response")
 
     async def _write(self, record: AuditRecord, kind: str) -> None:
@@ -246,6 +254,7 @@ class AuditBroker:
                     raise BadRequest("path already in use")
             return _encoder.encode([*table, device])
 
+        self._changes += 1
         await self._storage.update(TABLE_KEY, add)
         await self._salt(device.uuid)
 
@@ -258,6 +267,7 @@ class AuditBroker:
             removed.extend(d for d in table if d.path == path)
             return _encoder.encode([d for d in table if d.path != path]) if raw else raw
 
+        self._changes += 1
         await self._storage.update(TABLE_KEY, drop)
         for device in removed:
             await self._storage.delete(f"audit/{device.uuid}/salt")
@@ -293,6 +303,7 @@ class AuditBroker:
                 kept.append(new)
             return _encoder.encode(kept)
 
+        self._changes += 1
         await self._storage.update(TABLE_KEY, apply)
 
 

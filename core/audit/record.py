@@ -51,6 +51,8 @@ class AuditRecord:
     response_auth: Any = None
     warnings: list[str] = field(default_factory=list)
     request_logged: bool = False
+    # AuditBroker's count of its own table writes when the request entry was handled.
+    audit_changes: int = -1
     # A rate-limited request: only its request entry is written (Vault's audit of rejections).
     request_only: bool = False
     # Headers the answer carries besides the usual (X-Ratelimit-*).

@@ -246,3 +246,28 @@ async def test_audit_or_fail(server: Any, tmp_path: Path) -> None:
         conn.close()
     finally:
         revived.close()
+
+
+async def test_one_table_read_per_request(server: Any, tmp_path: Path) -> None:
+    """The response entry goes where the request entry went without reading the device
+    table again, unless this process changed it meanwhile (test_enable_list_disable)."""
+    log = tmp_path / "audit.log"
+    assert (await enable(server, "file", file_path=str(log))).status_code == 204
+    storage = server.runtime.storage
+    reads: list[str] = []
+    get = storage.get
+
+    async def counting_get(key: str) -> Any:
+        reads.append(key)
+        return await get(key)
+
+    storage.get = counting_get
+    before = len(lines(log))
+    assert (await server.call("GET", "/v1/auth/token/lookup-self")).status_code == 200
+    assert reads.count("core/audit") == 1
+    entries = lines(log)[before:]
+    assert [e["type"] for e in entries] == ["request", "response"]
+    assert {e["request"]["path"] for e in entries} == {"auth/token/lookup-self"}
+    # Disabling the device in this request: its response entry is not written to it.
+    assert (await server.call("DELETE", "/v1/sys/audit/file")).status_code == 204
+    assert [e["type"] for e in lines(log)[before + 2 :]] == ["request"]
