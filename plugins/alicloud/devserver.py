@@ -55,6 +55,9 @@ def banner(identity: Identity, port: int) -> list[str]:
         f"    wardgate write auth/alicloud/role/{caller.name} arn={role_arn} "
         "token_policies=default",
         f"    wardgate login -method=alicloud role={caller.name} region=cn-hangzhou {keys}",
+        # login stores its token, but an exported WARDGATE_TOKEN (the root token) takes
+        # precedence over the stored one.
+        "    unset WARDGATE_TOKEN",
         "    wardgate token lookup",
     ]
 

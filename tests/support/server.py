@@ -57,6 +57,7 @@ class ServerProcess:
         log_dir: Path,
         *,
         umask: int = -1,
+        cwd: Path | None = None,
     ) -> None:
         self.args = list(args)
         self._out_path = log_dir / "server.stdout"
@@ -70,6 +71,7 @@ class ServerProcess:
                 env=dict(env),
                 start_new_session=True,
                 umask=umask,
+                cwd=cwd,
             )
 
     @property
@@ -180,14 +182,18 @@ def running_server(
     ready_timeout: float = READY_TIMEOUT,
     log_dir: Path | None = None,
     umask: int = -1,
+    cwd: Path | None = None,
 ) -> Iterator[tuple[str, ServerProcess]]:
     """Start `wardgate server ARGS`, wait for sys/health, yield (base_url, process); on exit
     stop it (SIGTERM, then SIGKILL) and keep its output readable on the process object.
-    Output files go to `log_dir` (give pytest's tmp_path; default: a new temporary folder)."""
+    Output files go to `log_dir` (give pytest's tmp_path; default: a new temporary folder);
+    `cwd` is the server's working directory (where relative paths in its config land)."""
     port = port or free_port()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="wardgate-server-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    server = ServerProcess(_with_address(args, port), env or os.environ, log_dir, umask=umask)
+    server = ServerProcess(
+        _with_address(args, port), env or os.environ, log_dir, umask=umask, cwd=cwd
+    )
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_healthy(base_url, server, ready_timeout)

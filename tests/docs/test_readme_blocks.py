@@ -1,0 +1,163 @@
+"""Every config and policy example in README.md loads with the project's own loaders, and every
+`wardgate` command the README names exists. Blocks are read from README.md, so adding or
+editing an example puts it under these checks without touching this file."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from core.agent.config import load_agent_config
+from core.config import Config, SecretRef, parse_config, resolve_secret
+from core.policy.parse import parse_policy
+from core.registry import ENTRY_POINT_GROUP
+from tests.support.server import wardgate_command
+
+from .readme import README, Block, blocks
+
+
+def block_id(block: Block) -> str:
+    return f"line{block.line}"
+
+
+# -- TOML: a server config, a `wardgate agent` config, or a plugin package's pyproject.toml -----
+
+
+def check_pyproject(block: Block, raw: dict[str, object]) -> None:
+    """A plugin package's entry point: the group the registry loads, a `register` target."""
+    project = raw["project"]
+    assert isinstance(project, dict), block
+    groups = project["entry-points"]
+    assert list(groups) == [ENTRY_POINT_GROUP], block
+    for name, target in groups[ENTRY_POINT_GROUP].items():
+        assert re.fullmatch(r"[\w.]+:register", target), f"{block}: {name} = {target!r}"
+
+
+def check_server_config(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = parse_config(block.text, source=str(block))
+    # Secrets written as { env = "NAME" } resolve from that variable.
+    for key, value in (
+        ("storage.dsn", config.storage.dsn),
+        ("token.hmac_key", config.token.hmac_key),
+    ):
+        if isinstance(value, SecretRef) and value.env:
+            monkeypatch.setenv(value.env, "from-the-environment")
+            assert resolve_secret(value, key) == "from-the-environment"
+
+
+@pytest.mark.parametrize("block", blocks("toml"), ids=block_id)
+def test_toml_block_loads(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = tomllib.loads(block.text)
+    if "project" in raw:
+        check_pyproject(block, raw)
+    elif "auto_auth" in raw or "vault" in raw:
+        path = tmp_path / "agent.toml"  # the loader picks TOML by the suffix
+        path.write_text(block.text)
+        config = load_agent_config(path)
+        assert config.sinks, block
+    else:
+        check_server_config(block, monkeypatch)
+
+
+def test_config_table_names_real_keys() -> None:
+    """The Configuration section's table: every `section.key` it names is a config key."""
+    sections = {f.name: f.type for f in msgspec.structs.fields(Config)}
+    text = README.read_text()
+    table = text.split("## Configuration", 1)[1].split("\n\n", 3)[2]
+    keys = re.findall(r"^\| `(\w+)\.(\w+)`(?:, `(\w+)`)?", table, re.M)
+    assert len(keys) > 20, table
+    for section, *names in keys:
+        assert section in sections, section
+        fields = {f.name for f in msgspec.structs.fields(sections[section])}
+        for name in filter(None, names):
+            assert name in fields, f"README names {section}.{name}, which the config has not"
+
+
+# -- HCL: ACL policies, and `wardgate agent` configs (Vault Agent's HCL) -------------------------
+
+
+@pytest.mark.parametrize("block", blocks("hcl"), ids=block_id)
+def test_hcl_block_loads(block: Block, tmp_path: Path) -> None:
+    if "auto_auth" in block.text:
+        path = tmp_path / "agent.hcl"
+        path.write_text(block.text)
+        assert load_agent_config(path).sinks, block
+        return
+    # A policy; its name from the file name in its first comment (`# reader.hcl`), if any.
+    name = block.file_name.removesuffix(".hcl") or "example"
+    policy = parse_policy(name, block.text)
+    assert policy.rules, block
+
+
+def test_policy_files_the_commands_use_are_shown() -> None:
+    """`policy=@reader.hcl` in a command: the README shows `reader.hcl` (its first comment)."""
+    shown = {b.file_name for b in blocks("hcl")}
+    used = {name for b in blocks("sh") for name in re.findall(r"=@([\w.-]+\.hcl)\b", b.text)}
+    assert used, "README's sh blocks write no policy file any more; update this test"
+    assert used <= shown, f"used but never shown: {sorted(used - shown)}"
+
+
+# -- every `wardgate <command>` the README names exists ------------------------------------------
+
+
+def named_commands() -> set[tuple[str, ...]]:
+    """(command, next word) of every `wardgate ...` in README's sh blocks and inline code."""
+    sources = []
+    for block in blocks("sh"):
+        text = block.text.replace("\\\n", " ")
+        sources += [re.sub(r"(^|\s)#.*$", "", line) for line in text.splitlines()]
+    sources += re.findall(r"`(wardgate [^`]+)`", README.read_text())
+    found = set()
+    for line in sources:
+        for first, second in re.findall(
+            r"(?:^|[\s(;|&])wardgate\s+([\w-]+)(?:\s+([^\s)]+))?", line
+        ):
+            found.add((first, second.replace("\\|", "|")))
+    return found
+
+
+def helps(*commands: tuple[str, ...]) -> dict[tuple[str, ...], subprocess.CompletedProcess[str]]:
+    """`wardgate <command> -h` of each, a few at a time (each is a process start)."""
+
+    def run(words: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*wardgate_command(), *words, "-h"], capture_output=True, text=True, timeout=60
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(commands, pool.map(run, commands), strict=True))
+
+
+def test_every_named_command_exists() -> None:
+    named = named_commands()
+    firsts = sorted({first for first, _ in named if not first.startswith("-")})
+    # Sanity: the extraction sees the README's commands (if this fails, fix the extraction).
+    assert {"server", "write", "login", "token", "policy", "sts-emulator"} <= set(firsts), firsts
+    groups = {}
+    for (first,), result in helps(*[(first,) for first in firsts]).items():
+        assert result.returncode == 0, f"`wardgate {first} -h` failed:\n{result.stderr}"
+        if result.stdout.startswith(f"Usage: wardgate {first} <subcommand>"):
+            groups[first] = result.stdout
+        # A flag named right after the command (one dash or two) is one it lists.
+        for flag in {second for name, second in named if name == first and "-" in second[:3]}:
+            bare = re.findall(r"[\w-]+", flag.lstrip("[-"))[0]
+            if bare in ("h", "help"):
+                continue  # every command takes it, and none lists it
+            listed = re.search(rf"(?<![\w-])--?{re.escape(bare)}(?![\w-])", result.stdout)
+            assert listed, f"`wardgate {first} -h` lists no flag {flag}:\n{result.stdout}"
+    subcommands = {
+        (first, sub)
+        for first, second in named
+        if first in groups
+        for sub in second.split("|")
+        if re.fullmatch(r"[a-z][\w-]*", sub)
+    }
+    assert subcommands, "README names no `wardgate token ...` or similar; update this test"
+    for (first, sub), result in helps(*sorted(subcommands)).items():
+        assert result.returncode == 0, f"`wardgate {first} {sub} -h` failed:\n{result.stderr}"

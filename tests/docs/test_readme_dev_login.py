@@ -1,0 +1,87 @@
+"""README "Try an AliCloud login in two minutes", run as written: a real `wardgate server --dev`,
+the README's three commands through bash with the real `wardgate` CLI, only the placeholders
+filled in with the dev banner's root token and `wardgate sts-emulator --print-credentials`'
+keys, as the README says."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.server import client_env, running_server, wardgate_command
+
+from .readme import Block, run_example, section_blocks, substitute
+
+SECTION = "Try an AliCloud login in two minutes (dev server)"
+README_KEYS = "access_key=STS... secret_key=... security_token=..."
+
+
+def demo_credentials() -> str:
+    """The demo identity's `login` arguments, from `wardgate sts-emulator --print-credentials`."""
+    result = subprocess.run(
+        [*wardgate_command(), "sts-emulator", "--print-credentials"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # Each identity is a `# <arn>` line, then its arguments; the demo is the role session.
+    (arn_at,) = [i for i, line in enumerate(lines) if re.match(r"# \S+:assumed-role/demo/", line)]
+    return lines[arn_at + 1].strip()
+
+
+def run_script(block: Block, script: str, home: Path) -> dict[str, str]:
+    """Run `script` through bash with the real `wardgate` first on PATH; each wardgate call's
+    output (stdout and stderr), keyed by its verb (`write`, `login`, `token`)."""
+    bin_dir = Path(sys.executable).parent
+    env = client_env(home, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    # Marks where each call's output starts; the calls themselves are the README's.
+    wrapper = 'set -euo pipefail\nwardgate() { echo "== $1"; command wardgate "$@" 2>&1; }\n'
+    out = run_example(["bash", "-c", wrapper + script], block, env, home)
+    parts = re.split(r"^== (\S+)\n", out, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_alicloud_dev_login_as_the_readme_shows(tmp_path: Path) -> None:
+    assert (Path(sys.executable).parent / "wardgate").exists(), "the wardgate script is needed"
+    env = client_env(tmp_path)
+    with running_server(["--dev"], env, log_dir=tmp_path / "server") as (base_url, server):
+        banner = server.stderr()
+        match = re.search(r"^  Root token: (\S+)$", banner, re.M)
+        assert match, banner
+        root_token = match.group(1)
+        keys = demo_credentials()
+
+        (block,) = section_blocks(SECTION, "sh")
+        script = substitute(
+            block.text,
+            {
+                "http://127.0.0.1:8200": base_url,
+                "<the printed root token>": root_token,
+                README_KEYS: keys,
+            },
+        )
+        # "It prints copy-paste commands; they are:" the README's, line for line.
+        printed = {line.strip() for line in banner.splitlines()}
+        commands = [line for line in script.splitlines() if line and not line.startswith("#")]
+        missing = [line for line in commands if line not in printed]
+        assert not missing, f"not in the dev banner: {missing}\n{banner}"
+
+        outputs = run_script(block, script, tmp_path)
+
+    assert "Success! Data written to: auth/alicloud/role/demo" in outputs["write"]
+    assert "Success! You are now authenticated" in outputs["login"]
+    stored = (tmp_path / ".wardgate-token").read_text().strip()
+    assert stored in outputs["login"]
+    lookup = dict(
+        line.split(None, 1) for line in outputs["token"].splitlines() if len(line.split()) > 1
+    )
+    # The token the login got, not the root token: its policies, its login path, its identity.
+    assert lookup["id"].strip() == stored != root_token
+    assert lookup["policies"].strip() == "[default]"
+    assert lookup["path"].strip() == "auth/alicloud/login"
+    assert "assumed-role/demo/" in outputs["token"]
