@@ -17,7 +17,7 @@ from core.framework.fields import (
 )
 
 
-def _meta_schema(meta: msgspec.Meta) -> dict[str, Any]:
+def meta_schema(meta: msgspec.Meta) -> dict[str, Any]:
     """The constraints a field's `Annotated[..., msgspec.Meta(...)]` declares, as JSON Schema
     (`extra_json_schema` documents a rule the handler enforces with Vault's own message)."""
     schema: dict[str, Any] = {}
@@ -43,17 +43,20 @@ def _type_schema(annotation: Any) -> dict[str, Any]:
         schema = _type_schema(base)
         for extra in extras:
             if isinstance(extra, msgspec.Meta):
-                schema.update(_meta_schema(extra))
+                schema.update(meta_schema(extra))
         return schema
     if origin is typing.Literal:
         values = list(typing.get_args(annotation))
         return {**_type_schema(type(values[0])), "enum": values}
     if annotation in (DurationSeconds, SignedDuration):
-        return {
+        duration: dict[str, Any] = {
             "type": "integer",
             "format": "duration",
             "description": "seconds, or a duration such as 1h30m",
         }
+        if annotation is DurationSeconds:
+            duration["minimum"] = 0  # parse_duration refuses a negative value, naming the field
+        return duration
     if annotation in (CommaList, StrList):
         return {"type": "array", "items": {"type": "string"}, "format": "commastringslice"}
     if origin in (typing.Union, types.UnionType):

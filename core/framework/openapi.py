@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from core.framework.help import field_schema, required_fields
+from core.framework.help import field_schema, meta_schema, required_fields
 from core.framework.path import Operation, Path
 
 H = TypeVar("H")
@@ -158,6 +158,13 @@ def _operation(template: str, path: Path, operation: Operation, method: str) -> 
     return spec
 
 
+def _capture_schema(path: Path, name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "minLength": 1}
+    if name in path.captures:
+        schema.update(meta_schema(path.captures[name]))
+    return schema
+
+
 def openapi_document(
     version: str, routes: Iterable[tuple[str, Path]], include: Include
 ) -> dict[str, Any]:
@@ -181,7 +188,7 @@ def openapi_document(
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string", "minLength": 1},
+                "schema": _capture_schema(path, name),
             }
             for name in _CAPTURE.findall(template)
         ]

@@ -153,6 +153,10 @@ class Path:
     # tidy: 202; a 404 whose body is `data.error`, as Vault's), with what each means: the
     # OpenAPI document declares them so a client (or the fuzz run) knows to expect them.
     responses: Mapping[int, str] = field(default_factory=dict, compare=False)
+    # The rule a capture must follow (a name's charset and length), as `msgspec.Meta`: the
+    # OpenAPI document shows it on the path parameter. Documentation only: the handler enforces
+    # it with its own message (derive the Meta from the handler's regex where possible).
+    captures: Mapping[str, msgspec.Meta] = field(default_factory=dict, compare=False)
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from core.framework.errors import BadRequest
-from core.framework.fields import CommaList, DurationSeconds, WeakStr
+from core.framework.fields import CommaList, DurationSeconds, NonNegativeInt, WeakStr
 from core.framework.path import LoginAuth
 
 _TOKEN_TYPES = {"": "default", "default": "default", "service": "service", "batch": "batch"}
@@ -28,7 +28,7 @@ class TokenFieldsInput(msgspec.Struct, kw_only=True):
     token_period: DurationSeconds | UnsetType = UNSET
     token_explicit_max_ttl: DurationSeconds | UnsetType = UNSET
     token_no_default_policy: bool | UnsetType = UNSET
-    token_num_uses: int | UnsetType = UNSET
+    token_num_uses: NonNegativeInt | UnsetType = UNSET
     token_bound_cidrs: CommaList | UnsetType = UNSET
     token_type: WeakStr | UnsetType = UNSET
     # Deprecated aliases, accepted for compatibility.

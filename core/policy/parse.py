@@ -20,6 +20,8 @@ import binascii
 import re
 from collections.abc import Mapping
 
+import msgspec
+
 from core.policy.builtin import ROOT
 from core.policy.hclload import load_items
 from core.policy.model import CAPABILITIES, DENY, PathRule, Policy, PolicyError
@@ -29,6 +31,8 @@ from core.policy.params import canonical
 # letter or digit. Stricter than Vault on purpose: no `/` (names are URL path segments and
 # storage keys), no `,` (token fields take comma-separated policy lists), no whitespace.
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+# The same rule for the OpenAPI document's `{name}` parameter (names are lower-cased first).
+POLICY_NAME = msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length=128)
 
 # The deprecated shorthand, mapped exactly as Vault's policy.go does.
 _OLD_POLICIES: Mapping[str, tuple[str, ...]] = {

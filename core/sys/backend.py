@@ -7,6 +7,7 @@ from typing import Any
 from core.context import CoreContext
 from core.framework.openapi import openapi_document
 from core.framework.path import Backend, Operation, Path, Request, Response
+from core.policy.parse import POLICY_NAME
 from core.sys.audit import AuditEndpoints, AuditHashInput, EnableAuditInput
 from core.sys.auth_mounts import AuthMountEndpoints, EnableInput, TuneInput
 from core.sys.hostinfo import host_info
@@ -95,6 +96,7 @@ def sys_backend(ctx: CoreContext) -> Backend:
                 "policy/{name}",
                 {read: policies.read_legacy, **policy_write, delete: policies.delete},
                 PolicyInput,
+                captures={"name": POLICY_NAME},
                 synopsis="Read, write or delete an ACL policy.",
             ),
             Path("policies/acl/", {listing: policies.list_acl}, synopsis="List the ACL policies."),
@@ -102,6 +104,7 @@ def sys_backend(ctx: CoreContext) -> Backend:
                 "policies/acl/{name}",
                 {read: policies.read_acl, **policy_write, delete: policies.delete},
                 PolicyInput,
+                captures={"name": POLICY_NAME},
                 synopsis="Read, write or delete an ACL policy.",
             ),
             Path(

@@ -8,14 +8,14 @@ own business.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from core.context import CoreContext
 from core.framework.envelope import AuthBlock
 from core.framework.errors import BadRequest, InvalidRequest, PermissionDenied, PolicyDenied
-from core.framework.fields import DurationSeconds, StrList, WeakStr
+from core.framework.fields import DurationSeconds, NonNegativeInt, StrList, WeakStr
 from core.framework.path import (
     Backend,
     MountInfo,
@@ -43,8 +43,11 @@ class CreateInput(msgspec.Struct, kw_only=True):
     explicit_max_ttl: DurationSeconds = DurationSeconds(0)
     period: DurationSeconds = DurationSeconds(0)
     display_name: WeakStr = WeakStr("")
-    num_uses: int = 0
-    type: WeakStr = WeakStr("service")
+    num_uses: NonNegativeInt = 0
+    # Empty means service; _create refuses anything else with Vault's message.
+    type: Annotated[WeakStr, msgspec.Meta(extra_json_schema={"enum": ["service", "batch"]})] = (
+        WeakStr("service")
+    )
     # Sent by the vault/bao CLIs; wardgate has no identity entities, so it has no effect.
     entity_alias: WeakStr = WeakStr("")
 

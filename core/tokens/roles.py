@@ -16,7 +16,13 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from core.framework.errors import BadRequest
-from core.framework.fields import CommaList, DurationSeconds, WeakStr, json_encoder
+from core.framework.fields import (
+    CommaList,
+    DurationSeconds,
+    NonNegativeInt,
+    WeakStr,
+    json_encoder,
+)
 from core.framework.path import Request, Response
 from core.framework.token_fields import normalize_cidrs
 from core.storage.base import StorageView
@@ -61,7 +67,7 @@ class RoleInput(msgspec.Struct, kw_only=True):
     token_period: DurationSeconds | UnsetType = UNSET
     token_type: WeakStr | UnsetType = UNSET
     token_no_default_policy: bool | UnsetType = UNSET
-    token_num_uses: int | UnsetType = UNSET
+    token_num_uses: NonNegativeInt | UnsetType = UNSET
     # Deprecated names, still accepted (Vault's upgrade rule: the token_* name wins).
     period: DurationSeconds | UnsetType = UNSET
     explicit_max_ttl: DurationSeconds | UnsetType = UNSET

@@ -8,7 +8,7 @@ same answer, so the login path does not tell an unauthenticated caller which rol
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -30,6 +30,7 @@ from core.framework.network import ip_allowed
 from core.framework.token_fields import login_auth
 from plugins.alicloud.arn import matches, parse_caller, parse_role_binding
 from plugins.alicloud.payload import (
+    MAX_URL_BASE64,
     OPTIONAL_SIGNED_PARAMS,
     REQUIRED_SIGNED_PARAMS,
     decode_identity_request_headers,
@@ -37,6 +38,7 @@ from plugins.alicloud.payload import (
     url_from_signed_params,
 )
 from plugins.alicloud.role import Role, RoleStore
+from plugins.alicloud.signer import REGION_RE
 from plugins.alicloud.sts import CallerIdentity
 from plugins.alicloud.verify import CallerVerifier
 
@@ -44,17 +46,39 @@ from plugins.alicloud.verify import CallerVerifier
 SIGNED_PARAMS = REQUIRED_SIGNED_PARAMS + OPTIONAL_SIGNED_PARAMS
 
 
+# The document's view of the login fields payload.py checks by hand (with its own messages,
+# naming the field): msgspec takes them as they come.
+_URL = msgspec.Meta(
+    extra_json_schema={
+        "type": "string",
+        "format": "byte",
+        "maxLength": MAX_URL_BASE64,
+        "description": "base64 of the signed GetCallerIdentity URL",
+    }
+)
+_HEADERS = msgspec.Meta(
+    extra_json_schema={
+        "description": "the signed request's headers: an object, a list of `Key: Value` "
+        "strings, or base64/JSON text of either",
+    }
+)
+_SIGNED_PARAM_SCHEMAS = {
+    # signer.REGION_RE, as url_from_signed_params enforces it.
+    "RegionId": Annotated[WeakStr, msgspec.Meta(extra_json_schema={"pattern": REGION_RE.pattern})]
+}
+
+
 class _VaultLoginFields(msgspec.Struct, kw_only=True):
     role: LowerStr | UnsetType = UNSET
-    identity_request_url: Any = None
-    identity_request_headers: Any = None
+    identity_request_url: Annotated[Any, _URL] = None
+    identity_request_headers: Annotated[Any, _HEADERS] = None
 
 
 # Vault's fields plus one optional string field per signed parameter, built from the one list
 # of signed parameters in payload.py.
 LoginInput = msgspec.defstruct(
     "LoginInput",
-    [(name, WeakStr | UnsetType, UNSET) for name in SIGNED_PARAMS],
+    [(name, _SIGNED_PARAM_SCHEMAS.get(name, WeakStr) | UnsetType, UNSET) for name in SIGNED_PARAMS],
     bases=(_VaultLoginFields,),
     kw_only=True,
 )

@@ -14,7 +14,7 @@ from core.framework.token_fields import (
     token_fields_data,
 )
 from plugins.alicloud.arn import parse_role_binding
-from plugins.alicloud.role import Role, RoleStore
+from plugins.alicloud.role import ROLE_NAME, Role, RoleStore
 
 
 class RoleInput(TokenFieldsInput, kw_only=True):
@@ -51,6 +51,7 @@ class RolePaths:
                 RoleInput,
                 existence_check=self.exists,
                 case_insensitive=frozenset({"role"}),
+                captures={"role": ROLE_NAME},
                 synopsis="Create, read, update or delete a role.",
                 description=ROLE_HELP,
             ),

@@ -23,6 +23,8 @@ HEADERS_FIELD = "identity_request_headers"
 MAX_URL_BYTES = 8192
 MAX_HEADERS_BYTES = 16384
 MAX_HEADERS = 64
+# The longest base64 text that can decode to at most MAX_URL_BYTES (the login field's maxLength).
+MAX_URL_BASE64 = MAX_URL_BYTES * 4 // 3 + 4
 
 # RFC 9110 field-name: a token. Anything else could not be sent, or would be sent mangled.
 _TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -64,7 +66,7 @@ def decode_identity_request_url(value: object) -> str:
         raise BadRequest(f"missing {URL_FIELD}")
     if not isinstance(value, str):
         raise BadRequest(f"{URL_FIELD} must be a base64 string")
-    if len(value) > MAX_URL_BYTES * 4 // 3 + 4:
+    if len(value) > MAX_URL_BASE64:
         raise BadRequest(f"{URL_FIELD} is too long")
     raw = _std_b64decode(value)
     if raw is None:

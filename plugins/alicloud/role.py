@@ -18,6 +18,8 @@ from core.framework.token_fields import TokenSettings
 ROLE_PREFIX = "role/"
 _NAME = re.compile(r"\w([\w.-]*\w)?", re.ASCII)
 _MAX_NAME = 128
+# The same rule for the OpenAPI document's `{role}` parameter (names are lower-cased first).
+ROLE_NAME = msgspec.Meta(pattern=f"^{_NAME.pattern}$", max_length=_MAX_NAME)
 
 
 class Role(msgspec.Struct, kw_only=True):

@@ -26,7 +26,14 @@ from core.framework.token_fields import (
     token_fields_data,
 )
 from plugins.approle.cidrs import validate_cidrs
-from plugins.approle.role import MAX_ID_BYTES, Role, RoleStore, check_name, new_role_id
+from plugins.approle.role import (
+    MAX_ID_BYTES,
+    ROLE_NAME,
+    Role,
+    RoleStore,
+    check_name,
+    new_role_id,
+)
 from plugins.approle.secret_ids import SecretIdStore
 
 
@@ -91,6 +98,7 @@ class RolePaths:
             Operation.DELETE: self.delete,
         }
         lower = frozenset({"role"})
+        role_capture = {"role": ROLE_NAME}
         return [
             Path("role/", {Operation.LIST: self.list}, ListInput, synopsis="List the roles."),
             Path(
@@ -99,6 +107,7 @@ class RolePaths:
                 RoleInput,
                 existence_check=self.exists,
                 case_insensitive=lower,
+                captures=role_capture,
                 synopsis="Create, read, update or delete a role.",
                 description=ROLE_HELP,
             ),
@@ -107,6 +116,7 @@ class RolePaths:
                 {Operation.READ: self.read_role_id, Operation.UPDATE: self.write_role_id},
                 RoleIdInput,
                 case_insensitive=lower,
+                captures=role_capture,
                 synopsis="Read or set the role ID of a role.",
             ),
         ]

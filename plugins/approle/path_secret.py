@@ -26,7 +26,7 @@ from core.framework import (
 )
 from plugins.approle.cidrs import check_subset, validate_cidrs
 from plugins.approle.path_role import ListInput
-from plugins.approle.role import MAX_ID_BYTES, Role, RoleStore
+from plugins.approle.role import MAX_ID_BYTES, ROLE_NAME, Role, RoleStore
 from plugins.approle.secret_ids import AlreadyRegistered, SecretEntry, SecretIdStore, new_secret_id
 
 
@@ -104,10 +104,16 @@ class SecretIdPaths:
 
     def paths(self) -> list[Path]:
         lower = frozenset({"role"})
+        role_capture = {"role": ROLE_NAME}
 
         def action(pattern: str, handler: Any, fields: type[msgspec.Struct], doc: str) -> Path:
             return Path(
-                pattern, {Operation.UPDATE: handler}, fields, case_insensitive=lower, synopsis=doc
+                pattern,
+                {Operation.UPDATE: handler},
+                fields,
+                case_insensitive=lower,
+                captures=role_capture,
+                synopsis=doc,
             )
 
         return [
@@ -117,6 +123,7 @@ class SecretIdPaths:
                 {Operation.LIST: self.list_accessors},
                 ListInput,
                 case_insensitive=lower,
+                captures=role_capture,
                 synopsis="List the accessors of a role's secret IDs.",
             ),
             action(
@@ -133,6 +140,7 @@ class SecretIdPaths:
                 {Operation.UPDATE: self.destroy, Operation.DELETE: self.destroy},
                 SecretIdRef,
                 case_insensitive=lower,
+                captures=role_capture,
                 synopsis="Destroy a secret ID.",
             ),
             Path(
@@ -140,6 +148,7 @@ class SecretIdPaths:
                 {Operation.UPDATE: self.lookup_accessor},
                 AccessorRef,
                 case_insensitive=lower,
+                captures=role_capture,
                 synopsis="Look a secret ID up by its accessor.",
                 responses={404: "an unknown accessor: Vault's envelope with `data.error`"},
             ),
@@ -148,6 +157,7 @@ class SecretIdPaths:
                 {Operation.UPDATE: self.destroy_accessor, Operation.DELETE: self.destroy_accessor},
                 AccessorRef,
                 case_insensitive=lower,
+                captures=role_capture,
                 synopsis="Destroy a secret ID by its accessor.",
             ),
         ]

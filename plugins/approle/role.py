@@ -29,6 +29,8 @@ ROLE_ID_PREFIX = "role_id/"
 LOCKOUT_PREFIX = "lockout/"
 _NAME = re.compile(r"\w([\w.-]*\w)?", re.ASCII)
 _MAX_NAME = 128
+# The same rule for the OpenAPI document's `{role}` parameter (names are lower-cased first).
+ROLE_NAME = msgspec.Meta(pattern=f"^{_NAME.pattern}$", max_length=_MAX_NAME)
 MAX_ID_BYTES = 4096  # Vault's limit on role and secret IDs
 
 
