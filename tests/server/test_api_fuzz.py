@@ -2,8 +2,8 @@
 loading the server's own OpenAPI document (sys/internal/specs/openapi as the root token sees
 it, approle mounted besides the dev server's alicloud and token mounts).
 
-Two runs over every documented operation, both with schema-valid and schema-violating input
-(bodies, path captures, query strings):
+Two runs over every documented operation (but PUT, which is POST), both with schema-valid and
+schema-violating input (bodies, path captures, query strings):
 
 - with the root token: no 5xx, each status is one the document declares for the operation,
   and the content type and body (errors as `{"errors": [...]}`) match the document;
@@ -12,7 +12,8 @@ Two runs over every documented operation, both with schema-valid and schema-viol
 
 Bounded and repeatable: schemathesis' deterministic mode (Hypothesis `derandomize`), a few
 examples per operation, no shrinking, no example database, one worker. A failure lists the
-operation, what was wrong and a curl line that replays it.
+operation, what was wrong and a curl line that replays it; `pytest -rP` shows how many requests
+each run sent and their statuses.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def load_schema(
     schema.config.generation.update(max_examples=max_examples, deterministic=True, no_shrink=True)
     for name in ("examples", "coverage", "fuzzing", "stateful"):
         getattr(schema.config.phases, name).enabled = name in phases
-    return schema
+    # PUT is POST (one operation, one handler; tests/core checks both verbs): fuzzed once.
+    return schema.exclude(method="PUT")
 
 
 def fuzz(schema: schemathesis.BaseSchema, checks: list[str]) -> tuple[Counter[int], list[str]]:
@@ -142,13 +144,14 @@ def fuzz(schema: schemathesis.BaseSchema, checks: list[str]) -> tuple[Counter[in
 
 def test_fuzz_with_root_token(fuzz_server: tuple[str, dict[str, Any]]) -> None:
     url, document = fuzz_server
-    schema = load_schema(url, document, max_examples=3, phases=["coverage", "fuzzing"])
+    schema = load_schema(url, document, max_examples=2, phases=["coverage", "fuzzing"])
     schema.config.update(headers={"X-Vault-Token": ROOT})
     # The coverage phase sends boundary values of every declared constraint, valid and not;
     # of the methods a path does not serve one is enough (the 405 path is the pipeline's).
     schema.config.phases.coverage.unexpected_methods = {"PATCH"}
     schema = schema.exclude(path_regex=NOT_FUZZED_WITH_TOKEN)
     statuses, failures = fuzz(schema, CHECKS)
+    print(f"with the root token: {statuses.total()} requests, {dict(statuses)}")  # -rP shows it
     assert not failures, "\n".join(failures)
     # The run reached handlers: successes and refusals of the input, not only one status.
     assert statuses[200] > 50 and statuses[400] > 500, statuses
@@ -156,7 +159,8 @@ def test_fuzz_with_root_token(fuzz_server: tuple[str, dict[str, Any]]) -> None:
 
 def test_fuzz_without_token(fuzz_server: tuple[str, dict[str, Any]]) -> None:
     url, document = fuzz_server
-    schema = load_schema(url, document, max_examples=3, phases=["fuzzing"])
+    schema = load_schema(url, document, max_examples=2, phases=["fuzzing"])
     statuses, failures = fuzz(schema, [*CHECKS, "unauthenticated_is_403"])
+    print(f"without a token: {statuses.total()} requests, {dict(statuses)}")
     assert not failures, "\n".join(failures)
-    assert statuses[403] > 200, statuses
+    assert statuses[403] > 150, statuses
