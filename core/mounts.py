@@ -16,8 +16,8 @@ import msgspec
 from core.framework.errors import BadRequest
 from core.framework.fields import json_encoder
 from core.storage.base import Storage
+from core.tables import MOUNTS_KEY
 
-MOUNTS_KEY = "core/mounts"
 TOKEN_MOUNT_PATH = "token/"
 
 

@@ -194,7 +194,9 @@ class Pipeline:
         if listing and path.endswith("/"):
             record.path = path
         record.operation = _plain_operation(method, listing).value
-        route = await self._runtime.router.resolve(path)
+        tables = await self._runtime.request_tables()
+        record.tables = tables
+        route = await self._runtime.router.resolve(path, tables)
         rel = route[1] if route is not None else ""
         if listing and rel and not rel.endswith("/"):
             rel += "/"
@@ -222,6 +224,7 @@ class Pipeline:
             client_ip=client_ip,
             now=self._runtime.clock.now(),
             record=record,
+            tables=tables,
         )
         token = token_from_headers(request.headers)
         record.token = token or ""

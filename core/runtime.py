@@ -41,6 +41,8 @@ from core.storage import open_configured
 from core.storage.base import Storage, StorageUnavailable, StorageView
 from core.storage.timed import TimedStorage
 from core.sys.backend import sys_backend
+from core.tables import KEYS as TABLE_KEYS
+from core.tables import RequestTables
 from core.tokens.backend import token_backend
 from core.tokens.store import TokenEntry, TokenStore, random_id
 from core.wrapping import WrapStore
@@ -280,6 +282,11 @@ class Runtime:
             except Exception:
                 log.exception("background sweep failed; will retry")
 
+    async def request_tables(self) -> RequestTables:
+        """The tables a request consults, read with one storage statement (core/tables.py)."""
+        mounts, quotas, audit = await self.storage.get_many(TABLE_KEYS)
+        return RequestTables(mounts, quotas, audit)
+
     # -- mount helpers -----------------------------------------------------------------------
 
     def mount_info(self, entry: MountEntry) -> MountInfo:
@@ -339,8 +346,10 @@ class Router:
             self._sys = Mounted("sys/", sys_backend(self._runtime.core), info, None)
         return self._sys
 
-    async def refresh(self) -> None:
-        raw = await self._runtime.mounts.read_raw()
+    async def refresh(self, tables: RequestTables | None = None) -> None:
+        """Rebuild what the stored mount table changed (`tables`: as read at the request's
+        start; else read now)."""
+        raw = tables.mounts if tables is not None else await self._runtime.mounts.read_raw()
         if raw == self._raw:
             return
         async with self._lock:
@@ -382,11 +391,13 @@ class Router:
             log.error("auth method %s at auth/%s cannot be loaded: %s", entry.type, entry.path, exc)
             return unavailable_backend(f"the auth method at auth/{entry.path} is unavailable")
 
-    async def resolve(self, path: str) -> tuple[Mounted, str] | None:
+    async def resolve(
+        self, path: str, tables: RequestTables | None = None
+    ) -> tuple[Mounted, str] | None:
         """The mount serving `path` and the path within it; longest mount prefix wins."""
         if path.startswith("sys/"):
             return self._sys_mount(), path[4:]
-        await self.refresh()
+        await self.refresh(tables)
         end = len(path)
         while end > 0:
             end = path.rfind("/", 0, end)

@@ -24,10 +24,11 @@ from core.audit.record import AuditRecord, entry, render
 from core.framework.errors import BadRequest, InternalError
 from core.framework.path import Telemetry
 from core.storage.base import Storage
+from core.tables import AUDIT_KEY, RequestTables
 
 log = logging.getLogger("wardgate.audit")
 
-TABLE_KEY = "core/audit"
+TABLE_KEY = AUDIT_KEY
 
 
 class AuditFailed(InternalError):
@@ -130,10 +131,11 @@ class AuditBroker:
         raw = await self._storage.get(TABLE_KEY)
         return _table_decoder.decode(raw) if raw else []
 
-    async def refresh(self) -> bool:
-        """Keep this process's devices in step with the stored table (one point read per
-        request); returns whether any device is enabled."""
-        raw = await self._storage.get(TABLE_KEY)
+    async def refresh(self, tables: RequestTables | None = None) -> bool:
+        """Keep this process's devices in step with the stored table (read once per request,
+        with the request's other tables when `tables` is given); returns whether any device
+        is enabled."""
+        raw = tables.audit if tables is not None else await self._storage.get(TABLE_KEY)
         if raw != self._raw:
             async with self._lock:
                 if raw != self._raw:
@@ -189,7 +191,7 @@ class AuditBroker:
             return
         record.request_logged = True
         record.audit_changes = self._changes
-        if await self.refresh():
+        if await self.refresh(record.tables):
             await self._write(record, "request")
 
     async def log_response(self, record: AuditRecord) -> None:

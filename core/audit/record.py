@@ -19,6 +19,7 @@ import msgspec
 from core.audit.hashing import Hasher, elide_list
 from core.framework.errors import WardgateError
 from core.framework.path import MountInfo
+from core.tables import RequestTables
 
 _ROOT_NAMESPACE = {"id": "root"}
 _PERMISSION_DENIED = "1 error occurred:\n\t* permission denied\n\n"
@@ -53,6 +54,8 @@ class AuditRecord:
     request_logged: bool = False
     # AuditBroker's count of its own table writes when the request entry was handled.
     audit_changes: int = -1
+    # The stored tables as read at the request's start (core/tables.py), if it read them.
+    tables: RequestTables | None = None
     # A rate-limited request: only its request entry is written (Vault's audit of rejections).
     request_only: bool = False
     # Headers the answer carries besides the usual (X-Ratelimit-*).

@@ -12,10 +12,11 @@ import msgspec
 
 from core.quotas.limiter import Limiter, Verdict
 from core.storage.base import Storage
+from core.tables import QUOTAS_KEY, RequestTables
 
 __all__ = ["Limiter", "QuotaConfig", "QuotaManager", "RateLimitQuota", "Verdict"]
 
-TABLE_KEY = "core/quotas"
+TABLE_KEY = QUOTAS_KEY
 DEFAULT_EXEMPT = [
     "sys/generate-recovery-token/attempt",
     "sys/generate-recovery-token/update",
@@ -88,8 +89,9 @@ class QuotaManager:
         self._raw: bytes | None = b"<unloaded>"
         self._table = QuotaTable()
 
-    async def table(self) -> QuotaTable:
-        raw = await self._storage.get(TABLE_KEY)
+    async def table(self, tables: RequestTables | None = None) -> QuotaTable:
+        """The quota table (`tables`: as read at the request's start)."""
+        raw = tables.quotas if tables is not None else await self._storage.get(TABLE_KEY)
         if raw != self._raw:
             self._table = _decoder.decode(raw) if raw else QuotaTable()
             self._raw = raw

@@ -10,6 +10,7 @@ from core.audit.record import AuditRecord
 from core.framework.errors import RateLimited
 from core.framework.path import Backend
 from core.quotas import QuotaManager, most_specific
+from core.tables import RequestTables
 
 
 async def check_rate_limit(
@@ -24,10 +25,11 @@ async def check_rate_limit(
     client_ip: str | None,
     now: float,
     record: AuditRecord,
+    tables: RequestTables | None = None,
 ) -> None:
     """Raise RateLimited (429) if the one quota that applies says no; set the X-Ratelimit-*
     headers on `record` when they are enabled."""
-    table = await quotas.table()
+    table = await quotas.table(tables)
     if not table.quotas:
         return
     config = table.config

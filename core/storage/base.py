@@ -63,6 +63,11 @@ class Storage(Protocol):
         """The value at `key`, or None."""
         ...
 
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values at `keys`, in their order (None where absent), read as one statement:
+        the server's per-request tables cost one round trip, not one each."""
+        ...
+
     async def put(self, key: str, value: bytes) -> None: ...
 
     async def delete(self, key: str) -> None:
@@ -139,6 +144,9 @@ class StorageView:
 
     async def get(self, key: str) -> bytes | None:
         return await self._inner.get(self._prefix + key)
+
+    async def get_many(self, keys: Sequence[str]) -> builtins.list[bytes | None]:
+        return await self._inner.get_many([self._prefix + key for key in keys])
 
     async def put(self, key: str, value: bytes) -> None:
         await self._inner.put(self._prefix + key, value)

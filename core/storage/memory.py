@@ -33,6 +33,9 @@ class MemoryStorage:
     async def get(self, key: str) -> bytes | None:
         return self._values.get(key)
 
+    async def get_many(self, keys: Sequence[str]) -> builtins.list[bytes | None]:
+        return [self._values.get(key) for key in keys]
+
     async def put(self, key: str, value: bytes) -> None:
         check_value(value)
         self._put(key, value)

@@ -53,6 +53,7 @@ T = TypeVar("T")
 Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 _GET = "SELECT value FROM wardgate_kv WHERE key = $1"
+_GET_MANY = "SELECT key, value FROM wardgate_kv WHERE key = ANY($1::bytea[])"
 _GET_FOR_UPDATE = "SELECT value FROM wardgate_kv WHERE key = $1 FOR UPDATE"
 _INSERT_NEW = (
     "INSERT INTO wardgate_kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING RETURNING 1"
@@ -163,6 +164,12 @@ class PostgresStorage:
             lambda conn: conn.fetchval(_GET, key.encode()), retry_lost=True
         )
         return value
+
+    async def get_many(self, keys: Sequence[str]) -> builtins.list[bytes | None]:
+        wanted = [key.encode() for key in keys]
+        rows = await self._run(lambda conn: conn.fetch(_GET_MANY, wanted), retry_lost=True)
+        found = {bytes(row[0]): bytes(row[1]) for row in rows}
+        return [found.get(key) for key in wanted]
 
     async def put(self, key: str, value: bytes) -> None:
         check_value(value)

@@ -43,6 +43,7 @@ _SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID"
 _GET = "SELECT value FROM kv WHERE key = ?"
+_GET_MANY = "SELECT key, value FROM kv WHERE key IN ({})"
 _PUT = (
     "INSERT INTO kv (key, value) VALUES (?, ?)"
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -137,6 +138,12 @@ class SQLiteStorage:
         # Autocommit: the statement is its own read transaction, so the next read sees
         # whatever has been committed since (by this process or any other).
         return _first_value(self._get.execute(_GET, (key,)).fetchall())
+
+    async def get_many(self, keys: Sequence[str]) -> builtins.list[bytes | None]:
+        # One statement, one read transaction: the values are of the same moment.
+        sql = _GET_MANY.format(",".join("?" * len(keys)))
+        found = {k: _first_value([(v,)]) for k, v in self._get.execute(sql, tuple(keys))}
+        return [found.get(key) for key in keys]
 
     async def put(self, key: str, value: bytes) -> None:
         await self._w.write([Put(key, value)])

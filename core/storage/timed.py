@@ -7,7 +7,7 @@ from typing import Any
 
 from core.storage.base import Storage
 
-_OPS = ("get", "put", "delete", "list", "write", "update")
+_OPS = ("get", "get_many", "put", "delete", "list", "write", "update")
 
 
 class TimedStorage:

@@ -255,16 +255,22 @@ async def test_one_table_read_per_request(server: Any, tmp_path: Path) -> None:
     assert (await enable(server, "file", file_path=str(log))).status_code == 204
     storage = server.runtime.storage
     reads: list[str] = []
-    get = storage.get
+    get, get_many = storage.get, storage.get_many
 
     async def counting_get(key: str) -> Any:
         reads.append(key)
         return await get(key)
 
-    storage.get = counting_get
+    async def counting_get_many(keys: list[str]) -> Any:
+        reads.extend(keys)
+        return await get_many(keys)
+
+    storage.get, storage.get_many = counting_get, counting_get_many
     before = len(lines(log))
     assert (await server.call("GET", "/v1/auth/token/lookup-self")).status_code == 200
+    # Read once, with the mount and quota tables (core/tables.py).
     assert reads.count("core/audit") == 1
+    assert reads.count("core/mounts") == 1 and reads.count("core/quotas") == 1
     entries = lines(log)[before:]
     assert [e["type"] for e in entries] == ["request", "response"]
     assert {e["request"]["path"] for e in entries} == {"auth/token/lookup-self"}

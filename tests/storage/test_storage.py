@@ -49,6 +49,22 @@ async def test_get_missing(storage: Storage) -> None:
     assert await storage.get("nope") is None
 
 
+async def test_get_many(storage: Storage) -> None:
+    await put_all(storage, ["a", "a/b", "c"])
+    await storage.put("bin", b"\x00\xff")
+    assert await storage.get_many(["c", "nope", "a/b", "bin", "a"]) == [
+        b"c",
+        None,
+        b"a/b",
+        b"\x00\xff",
+        b"a",
+    ]
+    assert await storage.get_many(["x", "x"]) == [None, None]
+    assert await storage.get_many([]) == []
+    view = StorageView(storage, "a/")
+    assert await view.get_many(["b", "c"]) == [b"a/b", None]
+
+
 async def test_put_get_overwrite(storage: Storage) -> None:
     await storage.put("a/b", b"1")
     assert await storage.get("a/b") == b"1"
