@@ -53,6 +53,11 @@ class WeakStr(str):
     """A string that also accepts JSON numbers and booleans (Vault's TypeString)."""
 
 
+class KVPairs(dict[str, str]):
+    """Vault's TypeKVPairs: an object of scalar values, or `"k=v"` strings (one, or a list), so
+    the CLI's `options=file_path=/x` (repeated for more) is the object {"file_path": "/x"}."""
+
+
 class LowerStr(str):
     """A WeakStr lower-cased (Vault's TypeLowerCaseString)."""
 
@@ -137,6 +142,18 @@ def parse_comma_list(value: Any) -> list[str]:
     return out
 
 
+def parse_kv_pairs(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {str(key): _weak_str(item) for key, item in value.items()}
+    pairs: dict[str, str] = {}
+    for item in value if isinstance(value, list) else [value]:
+        key, sep, text = _weak_str(item).partition("=")
+        if not sep or not key:
+            raise ValueError(f"invalid key pair {_weak_str(item)!r} (write key=value)")
+        pairs[key] = text
+    return pairs
+
+
 def _weak_str(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -195,6 +212,8 @@ def decode_hook(type_: type, value: Any) -> Any:
         return StrList(parse_comma_list(value if isinstance(value, list) else [value]))
     if type_ is WeakStr:
         return WeakStr(_weak_str(value))
+    if type_ is KVPairs:
+        return KVPairs(parse_kv_pairs(value))
     if type_ is LowerStr:
         return LowerStr(_weak_str(value).lower())
     raise NotImplementedError(f"no decoder for {type_!r}")

@@ -8,7 +8,7 @@ import msgspec
 
 from core.audit.broker import DeviceEntry, option_strings
 from core.framework.errors import BadRequest
-from core.framework.fields import WeakStr
+from core.framework.fields import KVPairs, WeakStr
 from core.framework.path import Request, Response
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class EnableAuditInput(msgspec.Struct, kw_only=True):
     type: WeakStr = WeakStr("")
     description: WeakStr = WeakStr("")
-    options: dict[str, Any] = msgspec.field(default_factory=dict)
+    options: KVPairs = msgspec.field(default_factory=KVPairs)
     local: bool = False
 
 

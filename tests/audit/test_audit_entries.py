@@ -66,12 +66,30 @@ async def test_enable_list_disable(server: Any, tmp_path: Path) -> None:
         ({"type": "file", "options": {"file_path": "discard", "prefix": "A:"}}, "prefixing"),
         ({"type": "file", "options": {"file_path": "discard", "mode": "0755"}}, "executable"),
         ({"type": "socket", "options": {}}, "address is required"),
+        # Vault's key=value form needs the `=` and a key.
+        ({"type": "file", "options": "file_path"}, "invalid key pair 'file_path'"),
+        ({"type": "file", "options": ["=discard"]}, "invalid key pair '=discard'"),
+        ({"type": "file", "options": {"file_path": {"a": 1}}}, "expected a string"),
     ],
 )
 async def test_enable_refusals(server: Any, body: dict[str, Any], message: str) -> None:
     resp = await server.call("PUT", "/v1/sys/audit/x", json=body)
     assert resp.status_code == 400, resp.text
     assert message in resp.json()["errors"][0]
+
+
+@pytest.mark.parametrize("form", ["one", "list"])
+async def test_options_as_key_value_strings(server: Any, tmp_path: Path, form: str) -> None:
+    # Vault's TypeKVPairs: what `wardgate write sys/audit/file type=file options=file_path=...`
+    # (and `vault write`) sends, the value split at its first `=` only.
+    log = tmp_path / "a=b.log"
+    pairs = [f"file_path={log}", "mode=0640"]
+    options: Any = pairs[0] if form == "one" else pairs
+    resp = await server.call("PUT", "/v1/sys/audit/file", json={"type": "file", "options": options})
+    assert resp.status_code == 204, resp.text
+    listed = (await server.call("GET", "/v1/sys/audit")).json()["data"]["file/"]["options"]
+    expected = {"file_path": str(log)} | ({"mode": "0640"} if form == "list" else {})
+    assert listed == expected
 
 
 async def test_audit_needs_sudo(server: Any, tmp_path: Path) -> None:
