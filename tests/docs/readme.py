@@ -44,9 +44,14 @@ class Block:
 
 def blocks(lang: str | None = None) -> list[Block]:
     text = README.read_text()
-    headings = [(m.start(), m.group(1)) for m in _HEADING.finditer(text)]
+    fences = list(_FENCE.finditer(text))
+    headings = [
+        (m.start(), m.group(1))
+        for m in _HEADING.finditer(text)
+        if not any(f.start() < m.start() < f.end() for f in fences)  # a `# comment` in a block
+    ]
     found = []
-    for match in _FENCE.finditer(text):
+    for match in fences:
         if lang is not None and match.group("lang") != lang:
             continue
         indent = match.group("indent")

@@ -98,3 +98,15 @@ def test_quick_start_with_config_example(tmp_path: Path) -> None:
             f"{base_url}/v1/auth/token/lookup-self", headers={"X-Vault-Token": token}
         )
         assert answer.status_code == 200
+
+        # "Recovering the root token", beside the running server, on the same config file.
+        (block,) = section_blocks("Recovering the root token", "sh")
+        script = substitute(block.text, {"/etc/wardgate/wardgate.toml": str(config)})
+        bin_dir = Path(sys.executable).parent
+        out = run_example(["bash", "-c", f'PATH="{bin_dir}:$PATH"\n{script}'], block, env, tmp_path)
+        (new_token,) = re.findall(r"^Root token: (\S+)$", out, re.M)
+        assert new_token != token
+        answer = httpx.get(
+            f"{base_url}/v1/auth/token/lookup-self", headers={"X-Vault-Token": new_token}
+        )
+        assert answer.status_code == 200 and answer.json()["data"]["policies"] == ["root"]

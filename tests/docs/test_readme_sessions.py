@@ -1,0 +1,132 @@
+"""README's command sessions (sh blocks of wardgate and curl calls), each command run as written
+through bash with the real `wardgate` CLI and `curl` against one real dev server, in README
+order (later examples use what earlier ones made, as a reader following along would: run the
+module whole, not one session with -k). A command
+under a `# denied` comment must be refused with `permission denied`; every other one must
+succeed. The `.hcl` files the commands name are the README's own blocks."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import client_env, running_server
+
+from .readme import Block, blocks, run_example, section_blocks
+
+# The sessions, in README order, with the only substitutions they need, and what their output
+# shows (besides every command succeeding or being denied as its comment says).
+SESSIONS: list[tuple[str, dict[str, str], list[str]]] = [
+    # `read` gives "the text exactly as written"
+    ("Writing a policy", {}, ['path "auth/alicloud/role/*" {\n  capabilities = ["read", "list"]']),
+    # the role's allowed policy, on a token created from it
+    ("Token roles", {}, ['policies             ["default" "reader"]']),
+    ("Example: an AliCloud role administrator", {}, ["Keys\n----\nweb", "default_lease_ttl"]),
+    # the role the administrator wrote; the app-web token (no such policy) may do nothing there
+    (
+        "Example: a read-only auditor",
+        {},
+        ["acs:ram::1234567890123456:role/web", "auth/alicloud/role/web    [deny]"],
+    ),
+    (
+        "Audit devices",
+        {"/var/log/wardgate/audit.log": "{tmp}/audit.log"},
+        ["hmac-sha256:", "{tmp}/audit.log"],
+    ),
+    ("Rate-limit quotas", {}, ["Keys\n----\nci\nlogins"]),
+]
+
+
+@dataclass
+class DevServer:
+    url: str
+    root_token: str
+    workdir: Path
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    workdir = tmp_path_factory.mktemp("readme-sessions")
+    for block in blocks("hcl"):  # reader.hcl, role-admin.hcl, ... as `policy=@file` reads them
+        if block.file_name:
+            (workdir / block.file_name).write_text(block.text)
+    with running_server(["--dev"], client_env(workdir), log_dir=workdir / "server") as (
+        url,
+        server,
+    ):
+        match = re.search(r"^  Root token: (\S+)$", server.stderr(), re.M)
+        assert match, server.describe()
+        yield DevServer(url, match.group(1), workdir)
+
+
+@dataclass
+class Command:
+    text: str
+    denied: bool  # under a `# denied` comment
+
+
+def commands(block: Block) -> list[Command]:
+    found: list[Command] = []
+    denied = False
+    pending = ""
+    for line in block.text.splitlines():
+        if not pending and line.lstrip().startswith("#"):
+            if "denied" in line:
+                denied = True
+            elif "allowed" in line:
+                denied = False
+            continue
+        pending += line + "\n"
+        if not line.endswith("\\") and pending.strip():
+            found.append(Command(pending, denied))
+            pending = ""
+    return found
+
+
+def run_session(block: Block, server: DevServer, replacements: dict[str, str]) -> list[str]:
+    """Each command's output (stdout and stderr), run one after the other in one bash."""
+    cmds = commands(block)
+    script = "exec 2>&1\n"
+    for index, command in enumerate(cmds):
+        text = command.text
+        for old, new in replacements.items():
+            text = text.replace(old, new.format(tmp=server.workdir))
+        script += f"echo '==[{index}]'\n{text}echo \"==rc $?\"\n"
+    bin_dir = Path(sys.executable).parent
+    env = client_env(
+        server.workdir,
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        WARDGATE_ADDR=server.url,
+        WARDGATE_TOKEN=server.root_token,
+    )
+    out = run_example(["bash", "-c", script], block, env, server.workdir)
+    results = re.findall(r"^==\[(\d+)\]\n(.*?)^==rc (\d+)$", out, re.M | re.S)
+    assert [int(i) for i, _, _ in results] == list(range(len(cmds))), out
+    problems = []
+    for command, (_, output, rc) in zip(cmds, results, strict=True):
+        refused = "permission denied" in output
+        failed = int(rc) != 0 or refused or '"errors"' in output or "Error" in output
+        if command.denied and not refused:
+            problems.append(f"should be denied:\n{command.text}{output}")
+        elif not command.denied and failed:
+            problems.append(f"failed (exit {rc}):\n{command.text}{output}")
+    assert not problems, f"{block}:\n" + "\n".join(problems)
+    return [output for _, output, _ in results]
+
+
+@pytest.mark.parametrize(
+    ("section", "replacements", "shown"), SESSIONS, ids=[s for s, _, _ in SESSIONS]
+)
+def test_readme_session(
+    section: str, replacements: dict[str, str], shown: list[str], dev_server: DevServer
+) -> None:
+    (block,) = section_blocks(section, "sh")
+    output = "".join(run_session(block, dev_server, replacements))
+    for text in shown:
+        assert text.replace("{tmp}", str(dev_server.workdir)) in output, f"{block}:\n{output}"
