@@ -30,6 +30,8 @@ from core.framework.network import ip_allowed
 from core.framework.token_fields import login_auth
 from plugins.alicloud.arn import matches, parse_caller, parse_role_binding
 from plugins.alicloud.payload import (
+    MAX_HEADERS,
+    MAX_HEADERS_TEXT,
     MAX_URL_BASE64,
     OPTIONAL_SIGNED_PARAMS,
     REQUIRED_SIGNED_PARAMS,
@@ -58,6 +60,11 @@ _URL = msgspec.Meta(
 )
 _HEADERS = msgspec.Meta(
     extra_json_schema={
+        # Each applies to its own form only (JSON Schema), as decode_identity_request_headers
+        # checks them; the 16 KiB total is checked on top.
+        "maxProperties": MAX_HEADERS,
+        "maxItems": MAX_HEADERS,
+        "maxLength": MAX_HEADERS_TEXT,
         "description": "the signed request's headers: an object, a list of `Key: Value` "
         "strings, or base64/JSON text of either",
     }

@@ -23,8 +23,9 @@ HEADERS_FIELD = "identity_request_headers"
 MAX_URL_BYTES = 8192
 MAX_HEADERS_BYTES = 16384
 MAX_HEADERS = 64
-# The longest base64 text that can decode to at most MAX_URL_BYTES (the login field's maxLength).
+# The longest texts accepted for the two login fields (their maxLength in the OpenAPI document).
 MAX_URL_BASE64 = MAX_URL_BYTES * 4 // 3 + 4
+MAX_HEADERS_TEXT = MAX_HEADERS_BYTES * 4 // 3 + 4
 
 # RFC 9110 field-name: a token. Anything else could not be sent, or would be sent mangled.
 _TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -124,7 +125,7 @@ def decode_identity_request_headers(value: object) -> list[tuple[str, str]]:
 def _from_string(value: str) -> list[tuple[str, str]]:
     if value == "":
         return []
-    if len(value) > MAX_HEADERS_BYTES * 4 // 3 + 4:
+    if len(value) > MAX_HEADERS_TEXT:
         raise BadRequest(f"{HEADERS_FIELD} is too long")
     decoded = _std_b64decode(value)
     # Vault: when the string is base64, its content must be JSON (no fallback); only a

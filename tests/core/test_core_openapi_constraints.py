@@ -4,6 +4,7 @@ a value just outside it (400 naming the field) and one just inside (not refused 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,27 +17,40 @@ from tests.conftest import Server, start_server
 # The second AliCloud login form: the signed query parameters themselves.
 SIGNED = {name: "v" for name in REQUIRED_SIGNED_PARAMS}
 
-# (document path, field or capture, request path with `{}` for a capture, body, what the 400 names)
+ARN = {"arn": "acs:ram::1234567890123456:role/x"}
+URL = base64.b64encode(b"https://sts.aliyuncs.com/?Action=GetCallerIdentity").decode()
+
+# (document path, body field, the keyword whose bound is tested, other fields, what the 400 says)
 BODY_FIELDS = [
-    ("/auth/token/create", "num_uses", {}, "number of uses cannot be negative"),
-    ("/auth/token/create", "ttl", {}, 'field "ttl"'),
-    ("/auth/token/create", "type", {}, "invalid 'type' value"),
-    ("/auth/approle/role/{role}", "token_num_uses", {}, "'token_num_uses'"),
-    ("/auth/approle/role/{role}", "token_ttl", {}, 'field "token_ttl"'),
-    ("/auth/token/roles/{name}", "token_num_uses", {}, "'token_num_uses'"),
-    (
-        "/auth/alicloud/role/{role}",
-        "token_num_uses",
-        {"arn": "acs:ram::1234567890123456:role/x"},
-        "'token_num_uses'",
-    ),
+    ("/auth/token/create", "num_uses", "minimum", {}, "number of uses cannot be negative"),
+    ("/auth/token/create", "ttl", "minimum", {}, 'field "ttl"'),
+    ("/auth/token/create", "type", "enum", {}, "invalid 'type' value"),
+    ("/auth/approle/role/{role}", "token_num_uses", "minimum", {}, "'token_num_uses'"),
+    ("/auth/approle/role/{role}", "token_ttl", "minimum", {}, 'field "token_ttl"'),
+    ("/auth/token/roles/{name}", "token_num_uses", "minimum", {}, "'token_num_uses'"),
+    ("/auth/alicloud/role/{role}", "token_num_uses", "minimum", ARN, "'token_num_uses'"),
     (
         "/auth/alicloud/login",
         "identity_request_url",
+        "maxLength",
         {"role": "x", "identity_request_headers": {}},
         "identity_request_url is too long",
     ),
-    ("/auth/alicloud/login", "RegionId", {"role": "x", **SIGNED}, "is not a valid region"),
+    ("/auth/alicloud/login", "RegionId", "pattern", {"role": "x", **SIGNED}, "not a valid region"),
+    *(
+        (
+            "/auth/alicloud/login",
+            "identity_request_headers",
+            keyword,
+            {"role": "x", "identity_request_url": URL},
+            names,
+        )
+        for keyword, names in (
+            ("maxItems", "identity_request_headers has more than"),
+            ("maxProperties", "identity_request_headers has more than"),
+            ("maxLength", "identity_request_headers is too long"),
+        )
+    ),
 ]
 CAPTURES = [
     (
@@ -77,17 +91,22 @@ async def document(srv: Server) -> dict[str, Any]:
     return paths
 
 
-def outside_and_inside(schema: dict[str, Any]) -> tuple[Any, Any]:
-    """A value just outside the schema's bound and one just inside it."""
-    if "minimum" in schema:
-        return schema["minimum"] - 1, schema["minimum"]
-    if "enum" in schema:
-        return "not-" + schema["enum"][0], schema["enum"][0]
-    if "maxLength" in schema:
-        return "a" * (schema["maxLength"] + 1), "a" * schema["maxLength"]
-    if "pattern" in schema:
+def outside_and_inside(schema: dict[str, Any], keyword: str) -> tuple[Any, Any]:
+    """A value just outside the schema's `keyword` bound and one just inside it."""
+    bound = schema[keyword]
+    if keyword == "minimum":
+        return bound - 1, bound
+    if keyword == "enum":
+        return "not-" + bound[0], bound[0]
+    if keyword == "maxLength":
+        return "a" * (bound + 1), "a" * bound
+    if keyword == "maxItems":
+        return [f"X-H{i}: v" for i in range(bound + 1)], [f"X-H{i}: v" for i in range(bound)]
+    if keyword == "maxProperties":
+        return {f"X-H{i}": "v" for i in range(bound + 1)}, {f"X-H{i}": "v" for i in range(bound)}
+    if keyword == "pattern":
         return "not_valid!", "valid-1"
-    raise AssertionError(f"no bound declared: {schema}")
+    raise AssertionError(f"no test value for {keyword}")
 
 
 def concrete(path: str, capture: str = "x") -> str:
@@ -98,13 +117,13 @@ def refusal(response: Any) -> str:
     return " ".join(response.json().get("errors", [])) if response.status_code == 400 else ""
 
 
-@pytest.mark.parametrize(("path", "field", "body", "names"), BODY_FIELDS)
+@pytest.mark.parametrize(("path", "field", "keyword", "body", "names"), BODY_FIELDS)
 async def test_a_body_field_just_outside_its_declared_bound_is_refused_naming_it(
-    srv: Server, path: str, field: str, body: dict[str, Any], names: str
+    srv: Server, path: str, field: str, keyword: str, body: dict[str, Any], names: str
 ) -> None:
     schema = (await document(srv))[path]["post"]["requestBody"]["content"]["application/json"]
     declared = schema["schema"]["properties"][field]
-    outside, inside = outside_and_inside(declared)
+    outside, inside = outside_and_inside(declared, keyword)
     url = concrete(path, "constraint-test")
     response = await srv.call("POST", url, json={**body, field: outside}, token=srv.root_token)
     assert response.status_code == 400, (declared, response.text)
