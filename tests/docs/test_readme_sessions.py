@@ -18,28 +18,64 @@ import pytest
 
 from tests.support.server import client_env, running_server
 
-from .readme import Block, blocks, run_example, section_blocks
+from .readme import README, Block, blocks, run_example, section_blocks, substitute
 
-# The sessions, in README order, with the only substitutions they need, and what their output
-# shows (besides every command succeeding or being denied as its comment says).
-SESSIONS: list[tuple[str, dict[str, str], list[str]]] = [
+
+@dataclass(frozen=True)
+class Session:
+    """A README sh block (the `index`th under `section`), the only substitutions it needs
+    (`{tmp}`: the working directory, `{url}`, `{root}`: the server's), a command the README's
+    prose says to run first, and what the output shows (besides every command succeeding or
+    being denied as its comment says)."""
+
+    section: str
+    shown: tuple[str, ...]
+    replace: tuple[tuple[str, str], ...] = ()
+    before: str = ""
+    index: int = 0
+
+
+# In README order.
+SESSIONS = [
     # `read` gives "the text exactly as written"
-    ("Writing a policy", {}, ['path "auth/alicloud/role/*" {\n  capabilities = ["read", "list"]']),
+    Session(
+        "Writing a policy", ('path "auth/alicloud/role/*" {\n  capabilities = ["read", "list"]',)
+    ),
     # the role's allowed policy, on a token created from it
-    ("Token roles", {}, ['policies             ["default" "reader"]']),
-    ("Example: an AliCloud role administrator", {}, ["Keys\n----\nweb", "default_lease_ttl"]),
+    Session("Token roles", ('policies             ["default" "reader"]',)),
+    Session("Example: an AliCloud role administrator", ("Keys\n----\nweb", "default_lease_ttl")),
     # the role the administrator wrote; the app-web token (no such policy) may do nothing there
-    (
+    Session(
         "Example: a read-only auditor",
-        {},
-        ["acs:ram::1234567890123456:role/web", "auth/alicloud/role/web    [deny]"],
+        ("acs:ram::1234567890123456:role/web", "auth/alicloud/role/web    [deny]"),
     ),
-    (
+    Session(
         "Audit devices",
-        {"/var/log/wardgate/audit.log": "{tmp}/audit.log"},
-        ["hmac-sha256:", "{tmp}/audit.log"],
+        ("hmac-sha256:", "{tmp}/audit.log"),
+        replace=(("/var/log/wardgate/audit.log", "{tmp}/audit.log"),),
     ),
-    ("Rate-limit quotas", {}, ["Keys\n----\nci\nlogins"]),
+    Session("Rate-limit quotas", ("Keys\n----\nci\nlogins",)),
+    # the machine's values are what the first commands printed
+    Session(
+        "The AppRole auth method",
+        ('token_policies          ["default" "deploy"]', "token_meta_role_name    ci"),
+        replace=(
+            ("role_id=...", "role_id=$(wardgate read -field=role_id auth/approle/role/ci/role-id)"),
+            (
+                "secret_id=...",
+                "secret_id=$(wardgate write -f -field=secret_id auth/approle/role/ci/secret-id)",
+            ),
+        ),
+        before="wardgate write sys/auth/approle type=approle",
+    ),
+    Session(
+        "AliCloud auth (`alicloud-auth`)",
+        ('"identityAliCloudAuth"', '"allowedArns":"acs:ram::1234567890123456:role/ci"'),
+        replace=(
+            ("http://127.0.0.1:8200", "{url}"),
+            ("<root or an identity admin>", "{root}"),
+        ),
+    ),
 ]
 
 
@@ -71,11 +107,11 @@ class Command:
     denied: bool  # under a `# denied` comment
 
 
-def commands(block: Block) -> list[Command]:
+def commands(text: str) -> list[Command]:
     found: list[Command] = []
     denied = False
     pending = ""
-    for line in block.text.splitlines():
+    for line in text.splitlines():
         if not pending and line.lstrip().startswith("#"):
             if "denied" in line:
                 denied = True
@@ -89,15 +125,18 @@ def commands(block: Block) -> list[Command]:
     return found
 
 
-def run_session(block: Block, server: DevServer, replacements: dict[str, str]) -> list[str]:
+def run_session(block: Block, server: DevServer, session: Session) -> list[str]:
     """Each command's output (stdout and stderr), run one after the other in one bash."""
-    cmds = commands(block)
+    values = {"{tmp}": str(server.workdir), "{url}": server.url, "{root}": server.root_token}
+    replacements = {old: substitute(new, values, strict=False) for old, new in session.replace}
+    cmds = commands(substitute(block.text, replacements))
+    if session.before:
+        assert f"`{session.before}`" in README.read_text(), session.before
+        cmds.insert(0, Command(session.before + "\n", denied=False))
     script = "exec 2>&1\n"
     for index, command in enumerate(cmds):
-        text = command.text
-        for old, new in replacements.items():
-            text = text.replace(old, new.format(tmp=server.workdir))
-        script += f"echo '==[{index}]'\n{text}echo \"==rc $?\"\n"
+        # (curl's bodies end without a newline)
+        script += f"echo '==[{index}]'\n{command.text}rc=$?; echo; echo \"==rc $rc\"\n"
     bin_dir = Path(sys.executable).parent
     env = client_env(
         server.workdir,
@@ -111,7 +150,9 @@ def run_session(block: Block, server: DevServer, replacements: dict[str, str]) -
     problems = []
     for command, (_, output, rc) in zip(cmds, results, strict=True):
         refused = "permission denied" in output
-        failed = int(rc) != 0 or refused or '"errors"' in output or "Error" in output
+        # Vault's error body, Infisical's, the CLI's message
+        errors = ('"errors"', '"statusCode"', "Error")
+        failed = int(rc) != 0 or refused or any(text in output for text in errors)
         if command.denied and not refused:
             problems.append(f"should be denied:\n{command.text}{output}")
         elif not command.denied and failed:
@@ -120,13 +161,9 @@ def run_session(block: Block, server: DevServer, replacements: dict[str, str]) -
     return [output for _, output, _ in results]
 
 
-@pytest.mark.parametrize(
-    ("section", "replacements", "shown"), SESSIONS, ids=[s for s, _, _ in SESSIONS]
-)
-def test_readme_session(
-    section: str, replacements: dict[str, str], shown: list[str], dev_server: DevServer
-) -> None:
-    (block,) = section_blocks(section, "sh")
-    output = "".join(run_session(block, dev_server, replacements))
-    for text in shown:
+@pytest.mark.parametrize("session", SESSIONS, ids=[s.section for s in SESSIONS])
+def test_readme_session(session: Session, dev_server: DevServer) -> None:
+    block = section_blocks(session.section, "sh")[session.index]
+    output = "".join(run_session(block, dev_server, session))
+    for text in session.shown:
         assert text.replace("{tmp}", str(dev_server.workdir)) in output, f"{block}:\n{output}"
