@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from tests.support.server import client_env, running_server, wardgate_command
 
 from .readme import Block, run_example, section_blocks, substitute
@@ -46,6 +48,34 @@ def run_script(block: Block, script: str, home: Path) -> dict[str, str]:
     return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
+# Runs a README Python block that uses top-level `await`, as an async REPL or notebook would.
+AWAIT_RUNNER = """
+import ast, asyncio, sys
+namespace = {}
+code = compile(sys.argv[1], "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+result = eval(code, namespace)
+if result is not None:
+    asyncio.run(result)
+print(namespace["token"])
+"""
+
+
+def run_program_block(base_url: str, keys: str, home: Path) -> str:
+    """The AliCloud section's Python block, run; the token it got."""
+    (block,) = section_blocks("Login", "python")
+    script = substitute(block.text, {"http://127.0.0.1:8200": base_url})
+    given = dict(pair.split("=", 1) for pair in keys.split())
+    env = client_env(
+        home,
+        ALIBABA_CLOUD_ACCESS_KEY_ID=given["access_key"],
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=given["secret_key"],
+        ALIBABA_CLOUD_SECURITY_TOKEN=given["security_token"],
+        ALIBABA_CLOUD_ECS_METADATA_DISABLED="true",
+    )
+    out = run_example([sys.executable, "-c", AWAIT_RUNNER, script], block, env, home)
+    return out.strip()
+
+
 def test_alicloud_dev_login_as_the_readme_shows(tmp_path: Path) -> None:
     assert (Path(sys.executable).parent / "wardgate").exists(), "the wardgate script is needed"
     env = client_env(tmp_path)
@@ -72,6 +102,13 @@ def test_alicloud_dev_login_as_the_readme_shows(tmp_path: Path) -> None:
         assert not missing, f"not in the dev banner: {missing}\n{banner}"
 
         outputs = run_script(block, script, tmp_path)
+        # "From a program": the login helper, credentials from the default chain (here the
+        # environment, its first provider), against the role the README's commands wrote.
+        program_token = run_program_block(base_url, keys, tmp_path)
+        answer = httpx.get(
+            f"{base_url}/v1/auth/token/lookup-self", headers={"X-Vault-Token": program_token}
+        )
+        assert answer.status_code == 200 and answer.json()["data"]["path"] == "auth/alicloud/login"
 
     assert "Success! Data written to: auth/alicloud/role/demo" in outputs["write"]
     assert "Success! You are now authenticated" in outputs["login"]
@@ -85,3 +122,5 @@ def test_alicloud_dev_login_as_the_readme_shows(tmp_path: Path) -> None:
     assert lookup["policies"].strip() == "[default]"
     assert lookup["path"].strip() == "auth/alicloud/login"
     assert "assumed-role/demo/" in outputs["token"]
+    # The program's login is another login of the same identity: a token of its own.
+    assert program_token.startswith("s.") and program_token not in (stored, root_token)

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 
 from tests.support.server import client_env, running_server
 
@@ -167,3 +169,20 @@ def test_readme_session(session: Session, dev_server: DevServer) -> None:
     output = "".join(run_session(block, dev_server, session))
     for text in session.shown:
         assert text.replace("{tmp}", str(dev_server.workdir)) in output, f"{block}:\n{output}"
+
+
+def test_prometheus_scrape_config(dev_server: DevServer) -> None:
+    """README's prometheus.yml asks for what the server serves: Prometheus asks GET
+    `metrics_path` with `params`, the token file's content as the bearer credential."""
+    (block,) = section_blocks("Metrics", "yaml")
+    (job,) = yaml.safe_load(block.text)["scrape_configs"]
+    assert set(job["authorization"]) == {"credentials_file"}  # type Bearer, Prometheus' default
+    params = {name: values[0] for name, values in job["params"].items()}
+    answer = httpx.get(
+        f"{dev_server.url}{job['metrics_path']}",
+        params=params,
+        headers={"Authorization": f"Bearer {dev_server.root_token}"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "# TYPE vault_core_handle_request summary" in answer.text
