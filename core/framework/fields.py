@@ -25,6 +25,11 @@ _UNIT_SECONDS = {
     "h": 3600.0,
     "d": 86400.0,
 }
+# Go's time.Duration range (2^63-1 ns): Vault cannot hold a longer duration; a longer string is
+# Go's `time: invalid duration`, a larger integer would wrap. Refused rather than stored.
+MAX_DURATION_SECONDS = (2**63 - 1) // 10**9
+# Vault's integer fields are Go int64.
+MAX_INT64 = 2**63 - 1
 _DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h|d)")
 
 
@@ -44,9 +49,9 @@ class StrList(list[str]):
     """A JSON list of strings, or one string taken whole (token create does not split commas)."""
 
 
-# An int the handler refuses below 0 with Vault's own message (so msgspec does not check it:
-# its message would replace Vault's); the OpenAPI document shows `minimum: 0`.
-NonNegativeInt = Annotated[int, msgspec.Meta(extra_json_schema={"minimum": 0})]
+# An int the handler refuses below 0 with Vault's own message (so msgspec does not check that:
+# its message would replace Vault's); msgspec refuses one beyond Go's int64, naming the field.
+NonNegativeInt = Annotated[int, msgspec.Meta(le=MAX_INT64, extra_json_schema={"minimum": 0})]
 
 
 class WeakStr(str):
@@ -74,8 +79,12 @@ def parse_duration(value: Any) -> int:
         raise ValueError(f'time: missing unit in duration "{value!r}"')
     elif isinstance(value, str):
         seconds = _parse_duration_text(value.strip())
+        if abs(seconds) > MAX_DURATION_SECONDS:
+            raise ValueError(f'time: invalid duration "{value.strip()}"')
     else:
         raise ValueError(f"cannot parse {type(value).__name__} as a duration")
+    if abs(seconds) > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration {seconds} is out of range (at most {MAX_DURATION_SECONDS} s)")
     if seconds < 0:
         raise ValueError(f"cannot provide negative value '{seconds}'")
     return seconds

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from core.framework.fields import (
+    MAX_DURATION_SECONDS,
     CommaList,
     DurationSeconds,
     SignedDuration,
@@ -54,8 +55,12 @@ def _type_schema(annotation: Any) -> dict[str, Any]:
             "format": "duration",
             "description": "seconds, or a duration such as 1h30m",
         }
+        # parse_duration refuses a value out of range (negative, beyond Go's time.Duration).
+        duration["maximum"] = MAX_DURATION_SECONDS
         if annotation is DurationSeconds:
-            duration["minimum"] = 0  # parse_duration refuses a negative value, naming the field
+            duration["minimum"] = 0
+        else:
+            duration["minimum"] = -MAX_DURATION_SECONDS
         return duration
     if annotation in (CommaList, StrList):
         return {"type": "array", "items": {"type": "string"}, "format": "commastringslice"}

@@ -39,6 +39,8 @@ def error_of(resp: Any) -> str:
         ("", 0),
         (" 2h ", 7200),
         ("1h0m5s", 3605),
+        (9223372036, 9223372036),  # Go's longest time.Duration, in whole seconds
+        ("2562047h", 9223369200),
     ],
 )
 def test_parse_duration_accepts(given: Any, seconds: int) -> None:
@@ -57,6 +59,12 @@ def test_parse_duration_accepts(given: Any, seconds: int) -> None:
         (7200.0, 'time: missing unit in duration "7200.0"'),
         (1.5, 'time: missing unit in duration "1.5"'),
         ("1.5", 'time: missing unit in duration "1.5"'),
+        # Beyond Go's time.Duration (found probing past the fuzz run: stored, and read back
+        # as a number no int64 client can hold).
+        ("99999999999999999999h", 'time: invalid duration "99999999999999999999h"'),
+        ("9223372036854775807s", 'time: invalid duration "9223372036854775807s"'),
+        ("9223372037", 'time: invalid duration "9223372037"'),
+        (2**63 - 1, "duration 9223372036854775807 is out of range (at most 9223372036 s)"),
     ],
 )
 def test_parse_duration_refuses(given: Any, message: str) -> None:

@@ -23,10 +23,14 @@ URL = base64.b64encode(b"https://sts.aliyuncs.com/?Action=GetCallerIdentity").de
 # (document path, body field, the keyword whose bound is tested, other fields, what the 400 says)
 BODY_FIELDS = [
     ("/auth/token/create", "num_uses", "minimum", {}, "number of uses cannot be negative"),
+    ("/auth/token/create", "num_uses", "maximum", {}, 'field "num_uses"'),
     ("/auth/token/create", "ttl", "minimum", {}, 'field "ttl"'),
+    ("/auth/token/create", "explicit_max_ttl", "maximum", {}, 'field "explicit_max_ttl"'),
     ("/auth/token/create", "type", "enum", {}, "invalid 'type' value"),
     ("/auth/approle/role/{role}", "token_num_uses", "minimum", {}, "'token_num_uses'"),
     ("/auth/approle/role/{role}", "token_ttl", "minimum", {}, 'field "token_ttl"'),
+    ("/auth/approle/role/{role}", "token_ttl", "maximum", {}, 'field "token_ttl"'),
+    ("/auth/token/roles/{name}", "token_num_uses", "maximum", {}, 'field "token_num_uses"'),
     ("/auth/token/roles/{name}", "token_num_uses", "minimum", {}, "'token_num_uses'"),
     ("/auth/alicloud/role/{role}", "token_num_uses", "minimum", ARN, "'token_num_uses'"),
     (
@@ -96,6 +100,8 @@ def outside_and_inside(schema: dict[str, Any], keyword: str) -> tuple[Any, Any]:
     bound = schema[keyword]
     if keyword == "minimum":
         return bound - 1, bound
+    if keyword == "maximum":
+        return bound + 1, bound
     if keyword == "enum":
         return "not-" + bound[0], bound[0]
     if keyword == "maxLength":
