@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.server import wardgate_command
+
 ROOT = Path(__file__).parents[2]
 README = ROOT / "README.md"
 
@@ -96,3 +98,18 @@ def run_example(
     )
     assert result.returncode == 0, f"{block} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
+
+
+def demo_credentials() -> str:
+    """The demo identity's `login` arguments, from `wardgate sts-emulator --print-credentials`."""
+    result = subprocess.run(
+        [*wardgate_command(), "sts-emulator", "--print-credentials"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # Each identity is a `# <arn>` line, then its arguments; the demo is the role session.
+    (arn_at,) = [i for i, line in enumerate(lines) if re.match(r"# \S+:assumed-role/demo/", line)]
+    return lines[arn_at + 1].strip()

@@ -7,33 +7,17 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 
-from tests.support.server import client_env, running_server, wardgate_command
+from tests.support.server import client_env, running_server
 
-from .readme import Block, run_example, section_blocks, substitute
+from .readme import Block, demo_credentials, run_example, section_blocks, substitute
 
 SECTION = "Try an AliCloud login in two minutes (dev server)"
 README_KEYS = "access_key=STS... secret_key=... security_token=..."
-
-
-def demo_credentials() -> str:
-    """The demo identity's `login` arguments, from `wardgate sts-emulator --print-credentials`."""
-    result = subprocess.run(
-        [*wardgate_command(), "sts-emulator", "--print-credentials"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    # Each identity is a `# <arn>` line, then its arguments; the demo is the role session.
-    (arn_at,) = [i for i, line in enumerate(lines) if re.match(r"# \S+:assumed-role/demo/", line)]
-    return lines[arn_at + 1].strip()
 
 
 def run_script(block: Block, script: str, home: Path) -> dict[str, str]:

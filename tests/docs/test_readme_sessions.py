@@ -20,7 +20,15 @@ import yaml
 
 from tests.support.server import client_env, running_server
 
-from .readme import README, Block, blocks, run_example, section_blocks, substitute
+from .readme import (
+    README,
+    Block,
+    blocks,
+    demo_credentials,
+    run_example,
+    section_blocks,
+    substitute,
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,8 @@ class Session:
     replace: tuple[tuple[str, str], ...] = ()
     before: str = ""
     index: int = 0
+    # Commands of the test's own that make what the block assumes exists (not the README's).
+    setup: tuple[str, ...] = ()
 
 
 # In README order.
@@ -70,6 +80,33 @@ SESSIONS = [
         ),
         before="wardgate write sys/auth/approle type=approle",
     ),
+    # the client ID and secret the first commands answered (.out.N: command N's output)
+    Session(
+        "Universal Auth (`universal-auth`)",
+        ('"accessToken"', '"tokenType":"Bearer"'),
+        replace=(
+            (
+                """'{"clientId":"...","clientSecret":"..."}'""",
+                """"{\\"clientId\\": \\"$(jq -r .identityUniversalAuth.clientId .out.1)\\","""
+                """ \\"clientSecret\\": \\"$(jq -r .clientSecret .out.2)\\"}\"""",
+            ),
+        ),
+    ),
+    # body.json from `wardgate login ... -print-payload`, as the README says, for an identity
+    # the dev emulator's demo session may log in as
+    Session(
+        "AliCloud auth (`alicloud-auth`)",
+        ('"path":"auth/alicloud/login"', '"accessToken":"'),
+        index=1,
+        setup=(
+            """ID=$(curl -s -H "Authorization: Bearer $WARDGATE_TOKEN" -d '{"name": "demo"}' """
+            """$WARDGATE_ADDR/api/v1/identities | jq -r .identity.id)""",
+            """curl -s -H "Authorization: Bearer $WARDGATE_TOKEN" """
+            """-d '{"allowedArns": "acs:ram::1234567890123456:role/demo"}' """
+            """$WARDGATE_ADDR/api/v1/auth/alicloud-auth/identities/$ID""",
+            "wardgate login -method=alicloud identity_id=$ID -print-payload {keys} > body.json",
+        ),
+    ),
     Session(
         "AliCloud auth (`alicloud-auth`)",
         ('"identityAliCloudAuth"', '"allowedArns":"acs:ram::1234567890123456:role/ci"'),
@@ -86,6 +123,7 @@ class DevServer:
     url: str
     root_token: str
     workdir: Path
+    keys: str  # the dev STS emulator's demo identity, as `login` arguments
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +138,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     ):
         match = re.search(r"^  Root token: (\S+)$", server.stderr(), re.M)
         assert match, server.describe()
-        yield DevServer(url, match.group(1), workdir)
+        yield DevServer(url, match.group(1), workdir, demo_credentials())
 
 
 @dataclass
@@ -114,6 +152,8 @@ def commands(text: str) -> list[Command]:
     denied = False
     pending = ""
     for line in text.splitlines():
+        if not pending and not line.strip():
+            continue
         if not pending and line.lstrip().startswith("#"):
             if "denied" in line:
                 denied = True
@@ -121,7 +161,7 @@ def commands(text: str) -> list[Command]:
                 denied = False
             continue
         pending += line + "\n"
-        if not line.endswith("\\") and pending.strip():
+        if not line.endswith("\\"):
             found.append(Command(pending, denied))
             pending = ""
     return found
@@ -129,16 +169,28 @@ def commands(text: str) -> list[Command]:
 
 def run_session(block: Block, server: DevServer, session: Session) -> list[str]:
     """Each command's output (stdout and stderr), run one after the other in one bash."""
-    values = {"{tmp}": str(server.workdir), "{url}": server.url, "{root}": server.root_token}
+    values = {
+        "{tmp}": str(server.workdir),
+        "{url}": server.url,
+        "{root}": server.root_token,
+        "{keys}": server.keys,
+    }
     replacements = {old: substitute(new, values, strict=False) for old, new in session.replace}
     cmds = commands(substitute(block.text, replacements))
     if session.before:
         assert f"`{session.before}`" in README.read_text(), session.before
         cmds.insert(0, Command(session.before + "\n", denied=False))
+    setup = [Command(substitute(c, values, strict=False) + "\n", False) for c in session.setup]
+    cmds = setup + cmds
     script = "exec 2>&1\n"
     for index, command in enumerate(cmds):
-        # (curl's bodies end without a newline)
-        script += f"echo '==[{index}]'\n{command.text}rc=$?; echo; echo \"==rc $rc\"\n"
+        # Each output is also kept in .out.<index> (a later command may read an earlier one's
+        # answer); the braces keep variable assignments in this shell. curl's bodies end
+        # without a newline, hence the echo.
+        script += (
+            f"echo '==[{index}]'\n{{ {command.text}}} > .out.{index} 2>&1; rc=$?\n"
+            f'cat .out.{index}; echo; echo "==rc $rc"\n'
+        )
     bin_dir = Path(sys.executable).parent
     env = client_env(
         server.workdir,
