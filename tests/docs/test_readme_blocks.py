@@ -14,12 +14,20 @@ import msgspec
 import pytest
 
 from core.agent.config import load_agent_config
-from core.config import Config, SecretRef, parse_config, resolve_secret
+from core.config import (
+    AuditDeviceConfig,
+    AuthMountConfig,
+    Config,
+    SecretRef,
+    duration,
+    parse_config,
+    resolve_secret,
+)
 from core.policy.parse import parse_policy
 from core.registry import ENTRY_POINT_GROUP
 from tests.support.server import wardgate_command
 
-from .readme import README, Block, blocks
+from .readme import README, ROOT, Block, blocks
 
 
 def block_id(block: Block) -> str:
@@ -65,18 +73,68 @@ def test_toml_block_loads(block: Block, tmp_path: Path, monkeypatch: pytest.Monk
         check_server_config(block, monkeypatch)
 
 
-def test_config_table_names_real_keys() -> None:
-    """The Configuration section's table: every `section.key` it names is a config key."""
-    sections = {f.name: f.type for f in msgspec.structs.fields(Config)}
+def shown_default(value: object) -> str:
+    """A default as the README and config.example.toml write it (TOML's spelling)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return "[]" if isinstance(value, list) else "{}"
+    return str(value)
+
+
+def same_default(section: str, key: str, shown: str, actual: object) -> bool:
+    if key.endswith("_ttl") and section == "token":
+        return duration(shown, key) == actual  # written `768h`, kept in seconds
+    return shown == shown_default(actual)
+
+
+def test_config_table_keys_and_defaults() -> None:
+    """The Configuration section's table: every `section.key` it names is a config key, and
+    the default it gives is the config's (`(none)` and the like: an empty default)."""
+    defaults = Config()
     text = README.read_text()
     table = text.split("## Configuration", 1)[1].split("\n\n", 3)[2]
-    keys = re.findall(r"^\| `(\w+)\.(\w+)`(?:, `(\w+)`)?", table, re.M)
-    assert len(keys) > 20, table
-    for section, *names in keys:
-        assert section in sections, section
-        fields = {f.name for f in msgspec.structs.fields(sections[section])}
-        for name in filter(None, names):
-            assert name in fields, f"README names {section}.{name}, which the config has not"
+    checked = 0
+    for row in table.splitlines()[2:]:
+        key_cell, default_cell = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        names = re.findall(r"`(\w+(?:\.\w+)?)`", key_cell)
+        if not names or "." not in names[0]:
+            continue  # the [[auth]] and [[audit]] tables: their keys are checked below
+        section = names[0].split(".")[0]
+        shown = re.findall(r"`([^`]*)`", default_cell)
+        for index, name in enumerate(names):
+            key = name.removeprefix(f"{section}.")
+            assert hasattr(getattr(defaults, section), key), f"README names {section}.{key}"
+            actual = getattr(getattr(defaults, section), key)
+            if shown:  # one value for several keys: the same for each
+                value = shown[min(index, len(shown) - 1)]
+                assert same_default(section, key, value, actual), f"{section}.{key}: {row}"
+            else:  # "(none)", "(temporary)", "generated, kept in storage"
+                assert not actual, f"{section}.{key} has a default: {actual!r}; README: {row}"
+            checked += 1
+    assert checked > 25, table
+
+
+def test_config_example_shows_every_option_with_its_default() -> None:
+    """README: config.example.toml "shows every option with its default"."""
+    text = (ROOT / "config.example.toml").read_text()
+    example = parse_config(text)
+    defaults = Config()
+    for section in msgspec.structs.fields(Config):
+        if section.name in ("auth", "audit"):  # examples of tables, not defaults
+            kinds = {"auth": AuthMountConfig, "audit": AuditDeviceConfig}
+            keys = [f.name for f in msgspec.structs.fields(kinds[section.name])]
+        else:
+            keys = [f.name for f in msgspec.structs.fields(type(getattr(defaults, section.name)))]
+            for key in keys:
+                value = getattr(getattr(example, section.name), key)
+                wanted = getattr(getattr(defaults, section.name), key)
+                if isinstance(value, str) and isinstance(wanted, int) and key.endswith("_ttl"):
+                    value = duration(value, key)
+                assert value == wanted, f"config.example.toml: {section.name}.{key} = {value!r}"
+        for key in keys:  # set, or shown commented out (`[auth.config]` for auth's config)
+            shown = re.search(rf"^(# )?({key} =|\[{section.name}\.{key}\])", text, re.M)
+            assert shown, f"config.example.toml does not show {section.name}.{key}"
 
 
 # -- HCL: ACL policies, and `wardgate agent` configs (Vault Agent's HCL) -------------------------
