@@ -4,6 +4,7 @@ example from the README itself, so an edit that breaks an example breaks a test.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -113,3 +114,10 @@ def demo_credentials() -> str:
     # Each identity is a `# <arn>` line, then its arguments; the demo is the role session.
     (arn_at,) = [i for i, line in enumerate(lines) if re.match(r"# \S+:assumed-role/demo/", line)]
     return lines[arn_at + 1].strip()
+
+
+def require_tools(*names: str) -> None:
+    """The README's examples use these (curl, jq): missing, the test says so instead of
+    failing on an empty answer."""
+    missing = [name for name in names if shutil.which(name) is None]
+    assert not missing, f"README's examples need {', '.join(missing)} on PATH; install it"

@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 import subprocess
 import tomllib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -25,6 +27,8 @@ from core.config import (
 )
 from core.policy.parse import parse_policy
 from core.registry import ENTRY_POINT_GROUP
+from plugins.alicloud.backend import parse_config as alicloud_config
+from plugins.approle.backend import parse_config as approle_config
 from tests.support.server import wardgate_command
 
 from .readme import README, ROOT, Block, blocks
@@ -135,6 +139,70 @@ def test_config_example_shows_every_option_with_its_default() -> None:
         for key in keys:  # set, or shown commented out (`[auth.config]` for auth's config)
             shown = re.search(rf"^(# )?({key} =|\[{section.name}\.{key}\])", text, re.M)
             assert shown, f"config.example.toml does not show {section.name}.{key}"
+
+
+def mount_config_tables() -> dict[str, list[tuple[list[str], list[str]]]]:
+    """Each auth method's mount-config table (`| key | default | meaning |` under
+    `## The <Type> auth method`): rows of (key names, defaults shown)."""
+    text = README.read_text()
+    tables: dict[str, list[tuple[list[str], list[str]]]] = {}
+    for section in re.split(r"^## ", text, flags=re.M):
+        title = re.match(r"The (\w+) auth method", section)
+        if not title or "| key | default | meaning |" not in section:
+            continue
+        table = section.split("| key | default | meaning |", 1)[1].split("\n\n", 1)[0]
+        rows = []
+        for row in table.strip().splitlines()[1:]:
+            key_cell, default_cell = row.strip("|").split("|")[:2]
+            rows.append((re.findall(r"`(\w+)`", key_cell), re.findall(r"`([^`]*)`", default_cell)))
+        tables[title.group(1).lower()] = rows
+    return tables
+
+
+def toml_value(text: str) -> object:
+    """A default as written in the README: a TOML value (`5`, `false`), else the string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def plugin_config_parser(type_: str) -> Callable[[dict[str, Any]], object]:
+    return {"alicloud": alicloud_config, "approle": approle_config}[type_]
+
+
+def test_mount_config_tables_keys_and_defaults() -> None:
+    """Each auth method's mount-config table: every key is one the plugin takes, and giving
+    the default the README shows changes nothing."""
+    tables = mount_config_tables()
+    assert set(tables) == {"alicloud", "approle"}, tables
+    for type_, rows in tables.items():
+        parse = plugin_config_parser(type_)
+        defaults = parse({})
+        for names, shown in rows:
+            for index, name in enumerate(names):
+                value: object = shown[min(index, len(shown) - 1)] if shown else ""  # (none)
+                if shown:
+                    value = toml_value(str(value))
+                assert parse({name: value}) == defaults, f"{type_} {name}: README says {value!r}"
+
+
+def test_config_example_plugin_settings_are_the_defaults() -> None:
+    """config.example.toml's `[auth.config]` tables, the commented AppRole one included,
+    are what the plugins take, at their defaults."""
+    text = (ROOT / "config.example.toml").read_text()
+    # The commented-out [[auth]] block: its lines up to the first uncommented one.
+    head, commented = text.split("\n# [[auth]]\n", 1)
+    block = ["[[auth]]"]
+    for line in commented.splitlines():
+        if not line.startswith("#"):
+            break
+        block.append(line.removeprefix("#").removeprefix(" "))
+    mounts = tomllib.loads(head + "\n" + "\n".join(block))["auth"]
+    assert [m["type"] for m in mounts] == ["alicloud", "approle"], mounts
+    for mount in mounts:
+        parse = plugin_config_parser(mount["type"])
+        assert parse(mount["config"]) == parse({}), mount
 
 
 # -- HCL: ACL policies, and `wardgate agent` configs (Vault Agent's HCL) -------------------------

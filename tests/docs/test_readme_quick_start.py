@@ -14,7 +14,7 @@ import httpx
 
 from tests.support.server import client_env, free_port, running_server
 
-from .readme import ROOT, run_example, section_blocks, substitute
+from .readme import ROOT, require_tools, run_example, section_blocks, substitute
 
 SECTION = "Quick start"
 README_ADDR = "http://127.0.0.1:8200"
@@ -60,6 +60,7 @@ def run_hvac_block(base_url: str, token: str, cwd: Path) -> list[str]:
 
 
 def test_quick_start_with_config_example(tmp_path: Path) -> None:
+    require_tools("curl")
     port = free_port()
     config = example_config(tmp_path, port)
     env = client_env(tmp_path)

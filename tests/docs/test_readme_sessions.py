@@ -25,6 +25,7 @@ from .readme import (
     Block,
     blocks,
     demo_credentials,
+    require_tools,
     run_example,
     section_blocks,
     substitute,
@@ -128,6 +129,7 @@ class DevServer:
 
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    require_tools("curl", "jq")
     workdir = tmp_path_factory.mktemp("readme-sessions")
     for block in blocks("hcl"):  # reader.hcl, role-admin.hcl, ... as `policy=@file` reads them
         if block.file_name:
