@@ -3,14 +3,16 @@ example from the README itself, so an edit that breaks an example breaks a test.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.server import wardgate_command
+from tests.support.server import client_env, wardgate_command
 
 ROOT = Path(__file__).parents[2]
 README = ROOT / "README.md"
@@ -121,3 +123,10 @@ def require_tools(*names: str) -> None:
     failing on an empty answer."""
     missing = [name for name in names if shutil.which(name) is None]
     assert not missing, f"README's examples need {', '.join(missing)} on PATH; install it"
+
+
+def cli_env(home: Path, **extra: str) -> dict[str, str]:
+    """client_env with this checkout's `wardgate` first on PATH, as `make` installs it (the
+    README's commands call it by name)."""
+    bin_dir = Path(sys.executable).parent
+    return client_env(home, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", **extra)

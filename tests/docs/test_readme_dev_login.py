@@ -5,7 +5,6 @@ keys, as the README says."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 
 from tests.support.server import client_env, running_server
 
-from .readme import Block, demo_credentials, run_example, section_blocks, substitute
+from .readme import Block, cli_env, demo_credentials, run_example, section_blocks, substitute
 
 SECTION = "Try an AliCloud login in two minutes (dev server)"
 README_KEYS = "access_key=STS... secret_key=... security_token=..."
@@ -23,8 +22,7 @@ README_KEYS = "access_key=STS... secret_key=... security_token=..."
 def run_script(block: Block, script: str, home: Path) -> dict[str, str]:
     """Run `script` through bash with the real `wardgate` first on PATH; each wardgate call's
     output (stdout and stderr), keyed by its verb (`write`, `login`, `token`)."""
-    bin_dir = Path(sys.executable).parent
-    env = client_env(home, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = cli_env(home)
     # Marks where each call's output starts; the calls themselves are the README's.
     wrapper = 'set -euo pipefail\nwardgate() { echo "== $1"; command wardgate "$@" 2>&1; }\n'
     out = run_example(["bash", "-c", wrapper + script], block, env, home)

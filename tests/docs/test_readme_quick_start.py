@@ -14,7 +14,7 @@ import httpx
 
 from tests.support.server import client_env, free_port, running_server
 
-from .readme import ROOT, require_tools, run_example, section_blocks, substitute
+from .readme import ROOT, cli_env, require_tools, run_example, section_blocks, substitute
 
 SECTION = "Quick start"
 README_ADDR = "http://127.0.0.1:8200"
@@ -103,8 +103,7 @@ def test_quick_start_with_config_example(tmp_path: Path) -> None:
         # "Recovering the root token", beside the running server, on the same config file.
         (block,) = section_blocks("Recovering the root token", "sh")
         script = substitute(block.text, {"/etc/wardgate/wardgate.toml": str(config)})
-        bin_dir = Path(sys.executable).parent
-        out = run_example(["bash", "-c", f'PATH="{bin_dir}:$PATH"\n{script}'], block, env, tmp_path)
+        out = run_example(["bash", "-c", script], block, cli_env(tmp_path), tmp_path)
         (new_token,) = re.findall(r"^Root token: (\S+)$", out, re.M)
         assert new_token != token
         answer = httpx.get(

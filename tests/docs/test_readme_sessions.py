@@ -7,9 +7,7 @@ succeed. The `.hcl` files the commands name are the README's own blocks."""
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from .readme import (
     README,
     Block,
     blocks,
+    cli_env,
     demo_credentials,
     require_tools,
     run_example,
@@ -193,13 +192,7 @@ def run_session(block: Block, server: DevServer, session: Session) -> list[str]:
             f"echo '==[{index}]'\n{{ {command.text}}} > .out.{index} 2>&1; rc=$?\n"
             f'cat .out.{index}; echo; echo "==rc $rc"\n'
         )
-    bin_dir = Path(sys.executable).parent
-    env = client_env(
-        server.workdir,
-        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        WARDGATE_ADDR=server.url,
-        WARDGATE_TOKEN=server.root_token,
-    )
+    env = cli_env(server.workdir, WARDGATE_ADDR=server.url, WARDGATE_TOKEN=server.root_token)
     out = run_example(["bash", "-c", script], block, env, server.workdir)
     results = re.findall(r"^==\[(\d+)\]\n(.*?)^==rc (\d+)$", out, re.M | re.S)
     assert [int(i) for i, _, _ in results] == list(range(len(cmds))), out
