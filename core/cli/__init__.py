@@ -8,6 +8,7 @@ commands (`server`, `operator`, plugin commands) take their argv and return an e
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -85,7 +86,17 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # The reader went away (`wardgate login -h | head`): stop quietly, as Unix tools do.
+        # Python's docs' recipe: point stdout at /dev/null so the exit-time flush cannot raise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _dispatch(args: list[str]) -> int:
     if not args or args[0] in ("-h", "-help", "--help", "help"):
         print(usage(), file=sys.stdout if args else sys.stderr)
         return 0 if args else 1

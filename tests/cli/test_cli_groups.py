@@ -5,6 +5,7 @@ subprocesses against a real dev server."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import yaml
 
 from core.cli import CLIENT
 from core.cli.command import Command, Group
+from tests.support.server import wardgate_command
 
 from .conftest import ROOT_TOKEN, Cli, DevServer
 from .test_client_cli import as_json, new_token, ok
@@ -60,6 +62,24 @@ def test_login_h_lists_the_alicloud_arguments_from_the_plugin(cli: Cli) -> None:
     for name in ("role", "region", "access_key", "secret_key", "security_token", "role_name"):
         assert f"    {name} " in out, name
     assert "-print-payload" in out and "-method=TYPE" in out
+
+
+def test_help_into_a_closed_pipe_is_quiet() -> None:
+    """`wardgate login -h | head -0`: the reader is gone before the help is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [*wardgate_command(), "login", "-h"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""
 
 
 def test_group_and_top_level_help(cli: Cli) -> None:
