@@ -9,7 +9,12 @@
         # instructions of the measured requests only (all threads): stable to ~1% under load
 
 `--server` instead runs a real `wardgate server` (granian or Hypercorn, N workers) under wrk and
-reports the CPU time of its processes per request (/proc utime + stime), and the emulator's.
+reports the CPU time of its processes per request (/proc utime + stime), and the emulator's;
+`--py-spy FILE` also samples one worker with py-spy during the last run (collapsed stacks in
+FILE) and prints where its time went:
+
+    python -m bench.profile_requests --server --workload lookup-self --connections 32 \
+        --py-spy /tmp/lookup.txt
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ from typing import Any
 
 from bench import feeds, wardgate_side
 from bench.procs import descendants
-from bench.wrk import feed_script, rotate_script, run_wrk
+from bench.wrk import feed_script, fixed_script, rotate_script, run_wrk
 
 ROOT = "s.profile-requests-root-token"
-WORKLOADS = ("login", "role-write")
+WORKLOADS = ("login", "role-write", "lookup-self")  # lookup-self: --server only
 Req = tuple[str, str, dict[str, str], bytes]
 
 
@@ -49,7 +54,11 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="--server: server.workers")
     parser.add_argument("--seconds", type=float, default=6, help="--server: per wrk run")
     parser.add_argument("--connections", type=int, default=8, help="--server: wrk -c")
-    return parser.parse_args(argv)
+    parser.add_argument("--py-spy", type=Path, help="--server: sample a worker into this file")
+    opts = parser.parse_args(argv)
+    if opts.workload == "lookup-self" and not opts.server:
+        parser.error("--workload lookup-self needs --server")
+    return opts
 
 
 def requests(workload: str, n: int, workdir: Path) -> Callable[[int], Req]:
@@ -184,7 +193,8 @@ def with_server(opts: argparse.Namespace, workdir: Path, sts_url: str, emulator:
     server = wardgate_side.Wardgate(workdir, opts.workers, sts_url, http=opts.http)
     server.start()
     try:
-        wardgate_side.create_objects(server)
+        if opts.workload != "lookup-self":
+            wardgate_side.create_objects(server)
         assert server.service is not None
         pids = server.service.tree_pids()
         emulator_pids = [emulator.pid, *descendants(emulator.pid)]
@@ -197,6 +207,14 @@ def with_server(opts: argparse.Namespace, workdir: Path, sts_url: str, emulator:
                 headers = {"Content-Type": "application/json"}
                 return feed_script(feed, "POST", headers, 2, path="/v1/" + wardgate_side.LOGIN_PATH)
 
+        elif opts.workload == "lookup-self":
+            url = f"{server.url}/v1/auth/token/lookup-self"
+            reader = wardgate_side.create_objects(server).reader_token
+            lua = fixed_script("GET", {"X-Vault-Token": reader})
+
+            def script() -> str:
+                return lua
+
         else:
             url = f"{server.url}/v1/auth/alicloud/role/w0-0"
             headers = {"Content-Type": "application/json", "X-Vault-Token": server.root_token}
@@ -207,6 +225,7 @@ def with_server(opts: argparse.Namespace, workdir: Path, sts_url: str, emulator:
                 return lua
 
         for run in range(3):  # the first warms up
+            spy = start_py_spy(opts, pids, workdir) if run == 2 else None
             before, emu_before = cpu_seconds(pids), cpu_seconds(emulator_pids)
             result = run_wrk(
                 "wrk",
@@ -225,8 +244,53 @@ def with_server(opts: argparse.Namespace, workdir: Path, sts_url: str, emulator:
                     f"({result.rps:,.0f}/s, {result.errors} errors), server CPU "
                     f"{1000 * used / n:.3f} ms per request, emulator {1000 * emu / n:.3f} ms"
                 )
+            if spy is not None:
+                spy.wait()
+                print(summarize_stacks(opts.py_spy))
     finally:
         server.stop()
+
+
+def start_py_spy(
+    opts: argparse.Namespace, pids: list[int], workdir: Path
+) -> subprocess.Popen[bytes] | None:
+    """py-spy on the first worker (the server's first child) for the run's duration."""
+    if opts.py_spy is None:
+        return None
+    worker = pids[1] if len(pids) > 1 else pids[0]
+    installed = Path(sys.executable).parent / "py-spy"  # pip's, next to this Python
+    command = [
+        str(installed) if installed.exists() else "py-spy",
+        "record",
+        "--pid",
+        str(worker),
+        "--duration",
+        str(int(opts.seconds)),
+    ]
+    command += ["--format", "raw", "--rate", "200", "--nonblocking", "--output", str(opts.py_spy)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=workdir.open("wb"))
+
+
+def summarize_stacks(path: Path, top: int = 25) -> str:
+    """Share of samples per function, inclusive (anywhere on the stack) and self (innermost),
+    from py-spy's collapsed stacks (`frame;frame;... count`)."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    lines = [f"py-spy: {total} samples of one worker"]
+    for title, counter in (("inclusive", inclusive), ("self", own)):
+        lines.append(f"-- {title} --")
+        for frame, count in counter.most_common(top):
+            lines.append(f"{100 * count / total:5.1f}%  {frame}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
