@@ -18,7 +18,13 @@ from msgspec import UNSET, UnsetType
 from core.framework import BadRequest, MountInfo, NoInput, Operation, Path, Request, Response
 from core.framework.errors import UnsupportedPath
 from core.framework.token_fields import TokenSettings
-from plugins.approle.path_role import RoleInput, check_role, merge_role, role_data
+from plugins.approle.path_role import (
+    RoleInput,
+    check_period_within_mount,
+    check_role,
+    merge_role,
+    role_data,
+)
 from plugins.approle.role import Role, RoleStore, check_name
 
 # An extra check a field's own endpoint makes before the role write's (Vault words some
@@ -51,11 +57,8 @@ def _ttl_within_max(role: Role, data: RoleInput, _: MountInfo) -> None:
 
 def _period_within_mount(role: Role, data: RoleInput, mount: MountInfo) -> None:
     period = data.token_period if not isinstance(data.token_period, UnsetType) else data.period
-    if not isinstance(period, UnsetType) and int(period) > mount.max_lease_ttl:
-        raise BadRequest(
-            f'period of "{go_duration(int(period))}" is greater than the backend\'s maximum '
-            f'lease TTL of "{go_duration(mount.max_lease_ttl)}"'
-        )
+    if not isinstance(period, UnsetType):
+        check_period_within_mount(int(period), mount)
 
 
 FIELDS: tuple[RoleField, ...] = (
@@ -224,14 +227,3 @@ class RoleFieldPaths:
             case_insensitive=frozenset({"role"}),
             synopsis=field.synopsis,
         )
-
-
-def go_duration(seconds: int) -> str:
-    """Go's time.Duration text, which Vault prints in this message: `1h0m0s`, `5m0s`, `30s`."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"

@@ -196,9 +196,31 @@ def merge_role(current: Role | None, data: RoleInput, mount: MountInfo) -> tuple
         role.token_strictly_bind_ip = data.token_strictly_bind_ip
     role.token, warnings = apply_token_fields(current.token if current else TokenSettings(), data)
     check_role(role)
+    # Vault checks the legacy `period` (only) against the mount on this endpoint; the per-field
+    # `role/<name>/period` endpoint checks `token_period` too (path_fields.py).
+    check_period_within_mount(role.token.period, mount)
     if role.token.token_max_ttl > mount.max_lease_ttl:
         warnings.append(MAX_TTL_WARNING)
     return role, warnings
+
+
+def check_period_within_mount(period: int, mount: MountInfo) -> None:
+    if period > mount.max_lease_ttl:
+        raise BadRequest(
+            f'period of "{go_duration(period)}" is greater than the backend\'s maximum '
+            f'lease TTL of "{go_duration(mount.max_lease_ttl)}"'
+        )
+
+
+def go_duration(seconds: int) -> str:
+    """Go's time.Duration text, which Vault prints in this message: `1h0m0s`, `5m0s`, `30s`."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
 
 
 def check_role(role: Role) -> None:

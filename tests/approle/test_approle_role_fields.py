@@ -153,6 +153,15 @@ async def test_legacy_names_and_period_limit(srv: Server) -> None:
     }
     assert (await srv.call("POST", f"{base}/period", json={"token_period": 600})).status_code == 204
     assert (await srv.call("GET", f"{base}/period")).json()["data"] == {"token_period": 600}
+    # The whole-role endpoint checks the legacy `period` as Vault does (the message is Vault's).
+    refused = await srv.call("POST", base, json={"period": "90m"})
+    assert refused.json() == {
+        "errors": [
+            'period of "1h30m0s" is greater than the backend\'s maximum lease TTL of "1h0m0s"'
+        ]
+    }
+    assert (await srv.call("GET", f"{base}/period")).json()["data"] == {"token_period": 600}
+    assert (await srv.call("POST", base, json={"period": "30m"})).status_code == 204
 
 
 async def test_unknown_role_and_read_only_field(srv: Server) -> None:
