@@ -194,7 +194,9 @@ class Pipeline:
         if listing and path.endswith("/"):
             record.path = path
         record.operation = _plain_operation(method, listing).value
-        tables = await self._runtime.request_tables()
+        token = token_from_headers(request.headers)
+        # One storage statement: the tables, the policy generation and the token's entry.
+        tables = await self._runtime.request_tables(token)
         record.tables = tables
         route = await self._runtime.router.resolve(path, tables)
         rel = route[1] if route is not None else ""
@@ -226,7 +228,6 @@ class Pipeline:
             record=record,
             tables=tables,
         )
-        token = token_from_headers(request.headers)
         record.token = token or ""
         authed: Authenticated | None = None
         if route is not None:
@@ -239,11 +240,11 @@ class Pipeline:
                 record.path = None  # served without a token: not audited (OpenBao)
             # No token needed; one that is sent is looked at (never spent) so such paths can
             # tailor their answer (the OpenAPI document is filtered by the caller's ACL).
-            authed = await self._runtime.tokens.peek(token, client_ip) if token else None
+            authed = await self._runtime.tokens.peek(token, client_ip, tables) if token else None
             spent = None
             limit = self._max_unauthenticated_body
         else:
-            authed = spent = await self._runtime.tokens.authenticate(token, client_ip)
+            authed = spent = await self._runtime.tokens.authenticate(token, client_ip, tables)
             limit = self._max_body
         if authed is not None:
             record.caller = authed.entry
@@ -261,6 +262,7 @@ class Pipeline:
                         _plain_operation(method, listing),
                         raw,
                         needs_sudo=False,
+                        tables=tables,
                     )
                 raise NotFound(f'no handler for route "{path}". route entry not found.')
             return await self._dispatch(
@@ -330,6 +332,7 @@ class Pipeline:
                 request.operation,
                 params,
                 needs_sudo=path_def is not None and path_def.sudo,
+                tables=record.tables,
             )
             request.sudo = decision.sudo
             record.allowed = True

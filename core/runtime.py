@@ -35,6 +35,7 @@ from core.framework.path import (
 from core.metrics import Metrics
 from core.mounts import MountEntry, MountTable, MountTuning, decode_table, new_mount
 from core.policy import PolicyStore
+from core.policy.store import GENERATION_KEY
 from core.quotas import QuotaManager
 from core.registry import PluginRegistry
 from core.storage import open_configured
@@ -44,7 +45,7 @@ from core.sys.backend import sys_backend
 from core.tables import KEYS as TABLE_KEYS
 from core.tables import RequestTables
 from core.tokens.backend import token_backend
-from core.tokens.store import TokenEntry, TokenStore, random_id
+from core.tokens.store import MAX_TOKEN_LENGTH, TokenEntry, TokenStore, random_id
 from core.wrapping import WrapStore
 
 log = logging.getLogger("wardgate")
@@ -53,6 +54,8 @@ HMAC_KEY_KEY = "core/token-hmac-key"
 CLUSTER_ID_KEY = "core/cluster-id"
 ROOT_MARKER_KEY = "core/root-token-generated"
 TOKEN_PREFIX = "sys/token/"
+POLICY_PREFIX = "sys/policy/"
+_POLICY_GENERATION_KEY = POLICY_PREFIX + GENERATION_KEY
 
 
 class _AlreadyInitialised(Exception):
@@ -121,7 +124,7 @@ class Runtime:
             self.hasher.derive("response wrapping"),
             self.clock,
         )
-        self.policies = PolicyStore(StorageView(self.storage, "sys/policy/"), clock=self.clock)
+        self.policies = PolicyStore(StorageView(self.storage, POLICY_PREFIX), clock=self.clock)
         await self.policies.ensure_default()
         self.authorizer = Authorizer(self.policies)
         await self.mounts.ensure_token_mount()
@@ -282,10 +285,19 @@ class Runtime:
             except Exception:
                 log.exception("background sweep failed; will retry")
 
-    async def request_tables(self) -> RequestTables:
-        """The tables a request consults, read with one storage statement (core/tables.py)."""
-        mounts, quotas, audit = await self.storage.get_many(TABLE_KEYS)
-        return RequestTables(mounts, quotas, audit)
+    async def request_tables(self, token: str = "") -> RequestTables:
+        """What a request reads before routing, with one storage statement (core/tables.py):
+        the tables, the policy generation and, if `token` is given, that token's entry."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            mounts, quotas, audit, generation = await self.storage.get_many(
+                (*TABLE_KEYS, _POLICY_GENERATION_KEY)
+            )
+            return RequestTables(mounts, quotas, audit, generation)
+        token_hash = self.tokens.hash(token)
+        mounts, quotas, audit, generation, entry = await self.storage.get_many(
+            (*TABLE_KEYS, _POLICY_GENERATION_KEY, TOKEN_PREFIX + self.tokens.entry_key(token_hash))
+        )
+        return RequestTables(mounts, quotas, audit, generation, token, token_hash, entry)
 
     # -- mount helpers -----------------------------------------------------------------------
 
@@ -408,9 +420,10 @@ class Router:
                 return mounted, path[end + 1 :]
         return None
 
-    async def accessor_live(self, accessor: str) -> bool:
-        """Whether an auth mount with this accessor exists now (the table is re-read)."""
-        await self.refresh()
+    async def accessor_live(self, accessor: str, tables: RequestTables | None = None) -> bool:
+        """Whether an auth mount with this accessor exists now (the table is re-read), or in
+        `tables` (the mount table as the request read it at its start)."""
+        await self.refresh(tables)
         return accessor in self._by_accessor
 
     async def by_accessor(self, accessor: str) -> Mounted | None:

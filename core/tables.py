@@ -1,6 +1,12 @@
-"""The stored tables every request consults (mounts, rate-limit quotas, audit devices), read
-together at the request's start: one storage statement (one round trip to PostgreSQL) instead
-of one per table. Each process still compares the bytes and rebuilds only on a change."""
+"""What every request reads from storage before it is routed, in one storage statement (one
+round trip to PostgreSQL) instead of one read each: the tables it consults (mounts, rate-limit
+quotas, audit devices), the policy generation counter (core/policy/store.py), and the entry of
+the token it presents (its key is known from the header before routing). Each process still
+compares the tables' bytes and rebuilds only on a change.
+
+All of it is one snapshot taken at the request's start: a change committed before the request
+began (a revocation, a policy or mount change, on any node) is seen by it; the token is checked,
+the request routed and authorised against that one state."""
 
 from __future__ import annotations
 
@@ -17,3 +23,10 @@ class RequestTables:
     mounts: bytes | None
     quotas: bytes | None
     audit: bytes | None
+    # The policy store's generation counter (None: never bumped).
+    policy_generation: bytes | None
+    # The presented token, its hash and its stored entry (None: no such token); "" when no
+    # token was read with the tables.
+    token: str = ""
+    token_hash: str = ""
+    token_entry: bytes | None = None

@@ -8,8 +8,9 @@ Cache correctness: `compiled()` reads `generation` BEFORE reading any policy, an
 changes a policy BEFORE bumping `generation`. So an ACL cached under generation G was built
 from policies at least as new as G, and any later change makes the next call see G' != G and
 rebuild. A change made through any process therefore applies to live tokens on their next
-request. Cost: one small storage read per `compiled()` call (per request); policies are only
-re-read and re-parsed after a change.
+request. Cost: one small storage read per `compiled()` call, which a request makes together with
+its other reads at its start (core/tables.py), so it costs no round trip of its own; policies
+are only re-read and re-parsed after a change.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from core.policy.builtin import DEFAULT, DEFAULT_POLICY_TEXT, ROOT, ROOT_POLICY
 from core.policy.model import Policy, PolicyError
 from core.policy.parse import normalize_name, parse_policy
 from core.storage.base import Storage
+from core.tables import RequestTables
 
 log = logging.getLogger("wardgate.policy")
 
@@ -129,10 +131,16 @@ class PolicyStore:
         if old is not None:
             await self._bump()
 
-    async def compiled(self, names: Iterable[str]) -> ACL:
-        """The ACL of a token holding `names`. Unknown names contribute nothing."""
+    async def compiled(self, names: Iterable[str], tables: RequestTables | None = None) -> ACL:
+        """The ACL of a token holding `names`. Unknown names contribute nothing.
+
+        `tables`: what the request read at its start (core/tables.py), whose generation
+        counter then stands for the read here (it was read before any policy read below)."""
         await self.ensure_default()
-        generation = await self._storage.get(GENERATION_KEY)
+        if tables is not None:
+            generation = tables.policy_generation
+        else:
+            generation = await self._storage.get(GENERATION_KEY)
         if generation != self._generation:
             self._generation = generation
             self._acls.clear()

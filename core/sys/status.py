@@ -82,8 +82,9 @@ async def leader(req: Request[Any]) -> Response:
 def health(ctx: CoreContext, version: str) -> Handler:
     async def handler(req: Request[Any]) -> Response:
         # A node that cannot reach its database answers 503 (StorageUnavailable), so a load
-        # balancer drops it until the database is back.
-        await ctx.storage.ping()
+        # balancer drops it until the database is back. The pipeline has just asked the
+        # database: it reads the request's tables (core/tables.py) before routing any request,
+        # this one included, so a separate ping would only add a round trip.
         body = {
             "initialized": True,
             "sealed": False,

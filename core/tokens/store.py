@@ -37,9 +37,12 @@ from core.framework.fields import json_encoder
 from core.framework.network import ip_allowed
 from core.framework.path import Clock, LoginAuth
 from core.storage.base import Delete, Put, StorageView, WriteOp
+from core.tables import RequestTables
 from core.tokens import revocation
 
 _ALPHABET = string.ascii_letters + string.digits
+# Longer presented tokens are refused without a storage read.
+MAX_TOKEN_LENGTH = 512
 _EXPIRY_DIGITS = 12
 
 
@@ -124,11 +127,12 @@ def random_id(length: int = 24) -> str:
     return "".join(chars[:length])
 
 
-# Whether the auth mount with this accessor still exists (the Router's in-process table).
-IssuerCheck = Callable[[str], Awaitable[bool]]
+# Whether the auth mount with this accessor still exists (the Router's in-process table; the
+# mount table as read with `tables`, or read now without them).
+IssuerCheck = Callable[[str, RequestTables | None], Awaitable[bool]]
 
 
-async def _any_issuer(accessor: str) -> bool:
+async def _any_issuer(accessor: str, tables: RequestTables | None = None) -> bool:
     return True
 
 
@@ -154,6 +158,11 @@ class TokenStore:
         # Keyed BLAKE2b is a MAC in its own right (no HMAC construction needed) and cheaper
         # per call than HMAC-SHA256; this runs on every request.
         return hashlib.blake2b(token.encode("utf-8"), key=self._key, digest_size=32).hexdigest()
+
+    @staticmethod
+    def entry_key(token_hash: str) -> str:
+        """The key of a token's entry, under this store's storage view."""
+        return "id/" + token_hash
 
     async def get(self, token_hash: str) -> TokenEntry | None:
         raw = await self._storage.get("id/" + token_hash)
@@ -183,18 +192,22 @@ class TokenStore:
         entry = await self.get(token_hash)
         if entry is None or not self.is_live(entry):
             return None
-        if entry.mount_accessor and not await self._issuer_alive(entry.mount_accessor):
+        if entry.mount_accessor and not await self._issuer_alive(entry.mount_accessor, None):
             return None
         return entry
 
     # -- the per-request check ---------------------------------------------------------------
 
-    async def authenticate(self, token: str, client_ip: str | None) -> Authenticated:
+    async def authenticate(
+        self, token: str, client_ip: str | None, tables: RequestTables | None = None
+    ) -> Authenticated:
         """Validate a presented token; spends one use of a use-limited token (atomically).
 
+        `tables`: what the request read at its start (core/tables.py); the token's entry and
+        the mount table are taken from there when they were read for this token.
         Every failure is the same plain 403 so a client learns nothing about why.
         """
-        token_hash, entry = await self._valid(token, client_ip)
+        token_hash, entry = await self._valid(token, client_ip, tables)
         if entry.num_uses > 0:
             entry = await self._spend_use(token_hash)
         return Authenticated(token_hash, entry, token)
@@ -204,20 +217,32 @@ class TokenStore:
         token_hash, entry = await self._valid(token, client_ip)
         return Authenticated(token_hash, entry, token)
 
-    async def peek(self, token: str, client_ip: str | None) -> Authenticated | None:
+    async def peek(
+        self, token: str, client_ip: str | None, tables: RequestTables | None = None
+    ) -> Authenticated | None:
         """The token if it is valid, without spending a use; None otherwise (for paths that
-        need no token but may tailor their answer to one)."""
+        need no token but may tailor their answer to one). `tables`: as `authenticate`."""
         try:
-            token_hash, entry = await self._valid(token, client_ip)
+            token_hash, entry = await self._valid(token, client_ip, tables)
         except PermissionDenied:
             return None
         return Authenticated(token_hash, entry, token)
 
-    async def _valid(self, token: str, client_ip: str | None) -> tuple[str, TokenEntry]:
-        if not token or len(token) > 512:
+    async def _valid(
+        self, token: str, client_ip: str | None, tables: RequestTables | None = None
+    ) -> tuple[str, TokenEntry]:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
             raise PermissionDenied()
-        token_hash = self.hash(token)
-        entry = await self.get(token_hash)
+        entry: TokenEntry | None
+        if tables is not None and tables.token_hash and tables.token == token:
+            # Read with the request's tables, in the same statement (one round trip).
+            token_hash = tables.token_hash
+            raw = tables.token_entry
+            entry = None if raw is None else _entry_decoder.decode(raw)
+        else:
+            tables = None  # read for another token: the mount table is read afresh too
+            token_hash = self.hash(token)
+            entry = await self.get(token_hash)
         if entry is None:
             raise PermissionDenied(log_detail="unknown token")
         if not self.is_live(entry):
@@ -234,11 +259,12 @@ class TokenStore:
                 raise PermissionDenied(log_detail="parent token expired")
         # A token an auth mount issued dies with the mount, at once: its disable removes the
         # mount from the table first, and a login that was still running when the mount's
-        # tokens were listed cannot leave a usable token behind. Cost: the mount table is one
-        # point read (already done for auth/ paths, whose routing reads it) and a dict lookup;
-        # tokens from auth/token (no mount accessor) skip it. Children need no read here at
-        # all: see core/tokens/revocation.py for why revoking a parent is final without one.
-        if entry.mount_accessor and not await self._issuer_alive(entry.mount_accessor):
+        # tokens were listed cannot leave a usable token behind. Cost: a dict lookup in the
+        # mount table read with the token (one point read when the entry was not read with the
+        # request's tables); tokens from auth/token (no mount accessor) skip it. Children need
+        # no read here at all: see core/tokens/revocation.py for why revoking a parent is final
+        # without one.
+        if entry.mount_accessor and not await self._issuer_alive(entry.mount_accessor, tables):
             raise PermissionDenied(log_detail="the auth mount that issued the token is gone")
         return token_hash, entry
 
