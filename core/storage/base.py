@@ -87,7 +87,13 @@ class Storage(Protocol):
         ...
 
     async def update(
-        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
+        self,
+        key: str,
+        fn: UpdateFn,
+        *,
+        also: Sequence[WriteOp] = (),
+        durable: bool = True,
+        likely_absent: bool = False,
     ) -> tuple[bytes | None, bytes | None]:
         """Atomic read-modify-write of one key. Returns (old value, new value).
 
@@ -102,6 +108,11 @@ class Storage(Protocol):
         commit skips its fsync. PostgreSQL: the transaction runs with `synchronous_commit =
         off` (the commit returns before its WAL is flushed; a crash of the database server,
         not of wardgate, may lose it).
+
+        `likely_absent=True` says the key usually does not exist yet (a login nonce): a backend
+        may then first try to create it with `fn(None)` and `also` in one statement, and only if
+        the key exists run the update as usual (calling `fn` again, with the stored value). So
+        `fn(None)` must have no side effects; the result is the same either way.
         """
         ...
 
@@ -170,10 +181,20 @@ class StorageView:
         ]
 
     async def update(
-        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
+        self,
+        key: str,
+        fn: UpdateFn,
+        *,
+        also: Sequence[WriteOp] = (),
+        durable: bool = True,
+        likely_absent: bool = False,
     ) -> tuple[bytes | None, bytes | None]:
         return await self._inner.update(
-            self._prefix + key, fn, also=self.prefixed(also), durable=durable
+            self._prefix + key,
+            fn,
+            also=self.prefixed(also),
+            durable=durable,
+            likely_absent=likely_absent,
         )
 
     async def ping(self) -> None:

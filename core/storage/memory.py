@@ -70,9 +70,16 @@ class MemoryStorage:
                 self._delete(op.key)
 
     async def update(
-        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
+        self,
+        key: str,
+        fn: UpdateFn,
+        *,
+        also: Sequence[WriteOp] = (),
+        durable: bool = True,
+        likely_absent: bool = False,
     ) -> tuple[bytes | None, bytes | None]:
         del durable  # nothing here survives the process anyway
+        del likely_absent  # one lookup either way
         old = self._values.get(key)
         new = fn(old)  # if this raises, nothing has changed yet
         if new is not None:

@@ -12,7 +12,10 @@ Design notes (the why behind the shape of this module):
   are atomic without BEGIN/COMMIT round trips. `update` is a READ COMMITTED transaction: SELECT
   ... FOR UPDATE locks an existing row; a missing key has no row to lock, so its first value is
   an INSERT ... ON CONFLICT DO NOTHING, and losing that race re-runs the transaction (the
-  function then sees the winner's value).
+  function then sees the winner's value). The key's write and the `also` writes are one
+  statement, so an update costs four round trips (BEGIN, SELECT, the writes, COMMIT); one with
+  `likely_absent` (a login nonce) first tries to create the key and its `also` writes in one
+  statement, one round trip, and runs the transaction only if the key exists.
 - `durable=False` is `SET LOCAL synchronous_commit = off` for that one transaction: the commit
   returns before its WAL record is flushed. It is visible to every node at once and survives a
   wardgate crash; a crash of PostgreSQL itself may lose it (at most ~3 x wal_writer_delay), and
@@ -42,7 +45,15 @@ from typing import Any, Self, TypeAlias, TypeVar
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from core.storage.base import Put, StorageUnavailable, UpdateFn, WriteOp, check_ops, check_value
+from core.storage.base import (
+    Delete,
+    Put,
+    StorageUnavailable,
+    UpdateFn,
+    WriteOp,
+    check_ops,
+    check_value,
+)
 from core.storage.options import PostgresOptions
 from core.storage.postgres_setup import Target, migrate, start_failure
 
@@ -69,6 +80,36 @@ _WRITE = (
     "WITH gone AS (DELETE FROM wardgate_kv WHERE key = ANY($1::bytea[]))"
     " INSERT INTO wardgate_kv (key, value) SELECT * FROM unnest($2::bytea[], $3::bytea[])"
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+# A first value and further writes (`update`'s `also`, keys other than $1) in one statement;
+# returns 0 when another transaction created $1 first (the caller rolls back and re-runs).
+_INSERT_NEW_AND_WRITE = (
+    "WITH created AS (INSERT INTO wardgate_kv (key, value) VALUES ($1, $2)"
+    " ON CONFLICT (key) DO NOTHING RETURNING 1),"
+    " gone AS (DELETE FROM wardgate_kv WHERE key = ANY($3::bytea[])),"
+    " put AS (INSERT INTO wardgate_kv (key, value) SELECT * FROM unnest($4::bytea[], $5::bytea[])"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value)"
+    " SELECT count(*) FROM created"
+)
+# `update(likely_absent=True)`'s first try: create $1 and apply the `also` writes in one
+# statement (one implicit transaction), the writes only if $1 was created; returns 0 when $1
+# exists (then the update runs as a transaction). {quiet}: synchronous_commit off for it.
+_CREATE = (
+    "WITH created AS (INSERT INTO wardgate_kv (key, value) SELECT $1::bytea, $2::bytea{quiet}"
+    " ON CONFLICT (key) DO NOTHING RETURNING 1),"
+    " gone AS (DELETE FROM wardgate_kv WHERE key = ANY($3::bytea[])"
+    " AND EXISTS (SELECT 1 FROM created)),"
+    " put AS (INSERT INTO wardgate_kv (key, value)"
+    " SELECT * FROM unnest($4::bytea[], $5::bytea[]) WHERE EXISTS (SELECT 1 FROM created)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value)"
+    " SELECT count(*) FROM created"
+)
+_CREATE_DURABLE = _CREATE.format(quiet="")
+# set_config(..., true) lasts until the end of this statement's implicit transaction, so its
+# commit is asynchronous (as `SET LOCAL` in `update`'s transaction); it runs before the row is
+# made, and the `also` writes wait for that row.
+_CREATE_QUIETLY = _CREATE.format(
+    quiet=" FROM (SELECT set_config('synchronous_commit', 'off', true)) AS quiet"
 )
 _LIST_BOUNDED = "SELECT key FROM wardgate_kv WHERE key > $1 AND key < $2 ORDER BY key LIMIT $3"
 _LIST_UNBOUNDED = "SELECT key FROM wardgate_kv WHERE key > $1 ORDER BY key LIMIT $2"
@@ -203,10 +244,21 @@ class PostgresStorage:
             await self._run(lambda conn: conn.execute(_WRITE, *_batch(ops)))
 
     async def update(
-        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
+        self,
+        key: str,
+        fn: UpdateFn,
+        *,
+        also: Sequence[WriteOp] = (),
+        durable: bool = True,
+        likely_absent: bool = False,
     ) -> tuple[bytes | None, bytes | None]:
         check_ops(also)
         raw_key = key.encode()
+        also_keys = {op.key for op in also}
+        if likely_absent and key not in also_keys:
+            created = await self._create(raw_key, fn, also, durable)
+            if created is not None:
+                return None, created
         begin = "BEGIN" if durable else "BEGIN; SET LOCAL synchronous_commit = off"
 
         async def transaction(conn: Conn) -> tuple[bytes | None, bytes | None]:
@@ -217,16 +269,30 @@ class PostgresStorage:
                     new = fn(old)
                     if new is not None:
                         check_value(new)
-                    if new is None:
-                        if old is not None:
-                            await conn.execute(_DELETE, raw_key)
-                    elif old is None:
-                        if await conn.fetchval(_INSERT_NEW, raw_key, new) is None:
+                    # The key's write and `also` go in one statement where they can (one
+                    # round trip less); `also` is applied after the key's write, as before.
+                    if old is not None and also:
+                        # The row is locked: its write is one more op of the batch.
+                        mine = Put(key, new) if new is not None else Delete(key)
+                        await conn.execute(_WRITE, *_batch([mine, *also]))
+                    elif old is None and new is not None and also and key not in also_keys:
+                        gone, keys, values = _batch(also)
+                        created = await conn.fetchval(
+                            _INSERT_NEW_AND_WRITE, raw_key, new, gone, keys, values
+                        )
+                        if not created:
                             raise _LostInsertRace
                     else:
-                        await conn.execute(_SET, raw_key, new)
-                    if also:
-                        await conn.execute(_WRITE, *_batch(also))
+                        if new is None:
+                            if old is not None:
+                                await conn.execute(_DELETE, raw_key)
+                        elif old is None:
+                            if await conn.fetchval(_INSERT_NEW, raw_key, new) is None:
+                                raise _LostInsertRace
+                        else:
+                            await conn.execute(_SET, raw_key, new)
+                        if also:
+                            await conn.execute(_WRITE, *_batch(also))
                     await conn.execute("COMMIT")
                 except _LostInsertRace:
                     await conn.execute("ROLLBACK")
@@ -240,6 +306,27 @@ class PostgresStorage:
                 return old, new
 
         return await self._run(transaction)
+
+    async def _create(
+        self, raw_key: bytes, fn: UpdateFn, also: Sequence[WriteOp], durable: bool
+    ) -> bytes | None:
+        """`update` of a key that is likely absent, in one round trip instead of a transaction's
+        four: `fn(None)` is created, with `also`, unless the key exists. Returns the value
+        created, or None when the update must run as a transaction (the key exists, or
+        `fn(None)` creates nothing or refuses: it then decides again on what is stored)."""
+        try:
+            new = fn(None)
+            if new is None:
+                return None
+            check_value(new)
+        except Exception:
+            return None
+        gone, keys, values = _batch(also)
+        statement = _CREATE_DURABLE if durable else _CREATE_QUIETLY
+        created = await self._run(
+            lambda conn: conn.fetchval(statement, raw_key, new, gone, keys, values)
+        )
+        return new if created else None
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.fetchval("SELECT 1"), retry_lost=True)

@@ -171,8 +171,15 @@ class SQLiteStorage:
         await self._w.write(ops)
 
     async def update(
-        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
+        self,
+        key: str,
+        fn: UpdateFn,
+        *,
+        also: Sequence[WriteOp] = (),
+        durable: bool = True,
+        likely_absent: bool = False,
     ) -> tuple[bytes | None, bytes | None]:
+        del likely_absent  # one transaction on the writer thread either way
         return await self._w.update(key, fn, also, durable=durable)
 
     async def ping(self) -> None:

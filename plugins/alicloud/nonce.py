@@ -74,6 +74,7 @@ class NonceLedger:
                 take,
                 also=[Put(f"{_EXP}{expires:012d}/{digest}", b"")],
                 durable=False,  # see the module docstring
+                likely_absent=True,  # a fresh nonce: one statement (`take(None)` is pure)
             )
         except _AlreadyUsed:
             raise NonceReused("SignatureNonce was already used") from None

@@ -31,11 +31,19 @@ class CountingStorage(MemoryStorage):
         self.durable: list[bool] = []
 
     async def update(
-        self, key: str, fn: UpdateFn, *, also: Sequence[WriteOp] = (), durable: bool = True
+        self,
+        key: str,
+        fn: UpdateFn,
+        *,
+        also: Sequence[WriteOp] = (),
+        durable: bool = True,
+        likely_absent: bool = False,
     ) -> tuple[bytes | None, bytes | None]:
         self.updated.append(key)
         self.durable.append(durable)
-        return await super().update(key, fn, also=also, durable=durable)
+        return await super().update(
+            key, fn, also=also, durable=durable, likely_absent=likely_absent
+        )
 
 
 async def test_a_nonce_is_refused_the_second_time() -> None:

@@ -101,6 +101,85 @@ async def test_durable_false_turns_synchronous_commit_off_for_that_write_only(
         await storage.close()
 
 
+async def test_a_likely_absent_key_is_created_in_one_statement_durable_or_not(
+    empty_database: str,
+) -> None:
+    storage = await PostgresStorage.open(options(empty_database))
+    try:
+        async with pg.connected(empty_database) as conn:
+            await conn.execute(DURABILITY_PROBE)
+        quiet = await storage.update(
+            "nonce", lambda old: b"1", also=[Put("index", b"")], durable=False, likely_absent=True
+        )
+        loud = await storage.update(
+            "token", lambda old: b"2", also=[Put("token-index", b"")], likely_absent=True
+        )
+        assert (quiet, loud) == ((None, b"1"), (None, b"2"))
+        async with pg.connected(empty_database) as conn:
+            rows = await conn.fetch(
+                "SELECT convert_from(key, 'UTF8'), sync FROM wardgate_test_commits"
+            )
+        assert sorted(tuple(r) for r in rows) == [
+            ("index", "off"),
+            ("nonce", "off"),
+            ("token", "on"),
+            ("token-index", "on"),
+        ]
+        # The key exists: the function decides on the stored value, `also` follows it.
+        seen: list[bytes | None] = []
+
+        def again(old: bytes | None) -> bytes:
+            seen.append(old)
+            if old is not None:
+                raise KeyError("taken")
+            return b"x"
+
+        with pytest.raises(KeyError):
+            await storage.update("nonce", again, also=[Put("index2", b"")], likely_absent=True)
+        assert seen == [None, b"1"]
+        assert await storage.get_many(["nonce", "index2"]) == [b"1", None]
+        # A function that refuses a missing key is asked again inside the transaction.
+        with pytest.raises(KeyError):
+            await storage.update("gone", again_missing, likely_absent=True)
+        assert await storage.get("gone") is None
+    finally:
+        await storage.close()
+
+
+def again_missing(old: bytes | None) -> bytes:
+    raise KeyError("missing")
+
+
+async def test_two_nodes_claiming_one_likely_absent_key_at_once_one_wins(pg_dsn: str) -> None:
+    first = await PostgresStorage.open(options(pg_dsn))
+    second = await PostgresStorage.open(options(pg_dsn))
+
+    def claim(old: bytes | None) -> bytes:
+        if old is not None:
+            raise KeyError("taken")
+        return b"mine"
+
+    async def try_claim(storage: PostgresStorage, key: str, n: int) -> bool:
+        try:
+            await storage.update(key, claim, also=[Put(f"{key}/by/{n}", b"")], likely_absent=True)
+        except KeyError:
+            return False
+        return True
+
+    try:
+        for round_ in range(5):
+            key = f"nonce/{round_}"
+            won = await asyncio.gather(
+                *(try_claim(s, key, n) for n, s in enumerate((first, second) * 10))
+            )
+            assert won.count(True) == 1
+            winner = won.index(True)
+            assert await first.list(f"{key}/by/") == [str(winner)]
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_two_nodes_creating_one_key_at_once_never_both_see_it_missing(pg_dsn: str) -> None:
     first = await PostgresStorage.open(options(pg_dsn))
     second = await PostgresStorage.open(options(pg_dsn))
