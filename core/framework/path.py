@@ -76,6 +76,21 @@ class Request(Generic[In]):
     # On paths that need no token: the token header as sent, unverified (sys/wrapping/* take
     # a wrapping token there). Empty everywhere else.
     presented_token: str = ""
+    # What the path's existence check read, for the handler of the same request (one storage
+    # read instead of two), keyed as the check and the handler agree; None: nothing.
+    checked: dict[str, Any] | None = None
+
+    def remember(self, key: str, value: Any) -> None:
+        """Keep what an existence check read for this request's handler (`recall`)."""
+        if self.checked is None:
+            self.checked = {}
+        self.checked[key] = value
+
+    def recall(self, key: str) -> tuple[bool, Any]:
+        """(True, value) if this request's existence check read `key`; (False, None) if not."""
+        if self.checked is None or key not in self.checked:
+            return False, None
+        return True, self.checked[key]
 
     def given(self, name: str) -> bool:
         """Whether the client sent this field (partial updates keep what was not sent)."""

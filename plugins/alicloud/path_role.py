@@ -58,12 +58,17 @@ class RolePaths:
         ]
 
     async def exists(self, req: Request[Any]) -> bool:
-        return await self._roles.get(req.captures["role"]) is not None
+        name = req.captures["role"]
+        role = await self._roles.get(name)
+        req.remember("role/" + name, role)  # the write needs it too
+        return role is not None
 
     async def write(self, req: Request[RoleInput]) -> Response | None:
         name = req.captures["role"]
         data = req.data
-        current = await self._roles.get(name)
+        known, current = req.recall("role/" + name)
+        if not known:
+            current = await self._roles.get(name)
         if isinstance(data.arn, UnsetType):
             if current is None:
                 raise BadRequest("the arn is required to create a role")

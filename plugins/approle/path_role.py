@@ -122,11 +122,16 @@ class RolePaths:
         ]
 
     async def exists(self, req: Request[Any]) -> bool:
-        return await self._roles.get(req.captures["role"]) is not None
+        name = req.captures["role"]
+        role = await self._roles.get(name)
+        req.remember("role/" + name, role)  # the write needs it too
+        return role is not None
 
     async def write(self, req: Request[RoleInput]) -> Response | None:
         name = check_name(req.captures["role"])
-        current = await self._roles.get(name)
+        known, current = req.recall("role/" + name)
+        if not known:
+            current = await self._roles.get(name)
         role, warnings = merge_role(current, req.data, req.mount)
         await self._roles.put(name, role, current.role_id if current else None)
         return Response(warnings=warnings) if warnings else None
