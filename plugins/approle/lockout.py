@@ -42,8 +42,18 @@ class Lockout:
         lockout settings); the counter is the same, whichever face counted it."""
         if (policy or self.policy).disabled:
             return None
-        raw = await self._storage.get(LOCKOUT_PREFIX + role)
-        return None if raw is None else _decoder.decode(raw)
+        return self.state_of(await self._storage.get(self.key(role)))
+
+    @staticmethod
+    def key(role: str) -> str:
+        """The storage key of the role's lock record (to read it with other keys at once)."""
+        return LOCKOUT_PREFIX + role
+
+    def state_of(self, raw: bytes | None, policy: LockoutPolicy | None = None) -> LockState | None:
+        """`state` from the record as read at `key` (None while lockout is disabled)."""
+        if (policy or self.policy).disabled or raw is None:
+            return None
+        return _decoder.decode(raw)
 
     @staticmethod
     def is_locked(state: LockState | None, now: float) -> bool:

@@ -76,9 +76,21 @@ class RoleStore:
     def role_id_key(self, role_id: str) -> str:
         return ROLE_ID_PREFIX + self._hasher.hexdigest("approle role_id", role_id)
 
-    async def get(self, name: str) -> Role | None:
-        raw = await self._storage.get(ROLE_PREFIX + check_name(name))
+    @property
+    def storage(self) -> StorageView:
+        return self._storage
+
+    @staticmethod
+    def key(name: str) -> str:
+        """The storage key of role `name` (for a caller reading it with other keys at once)."""
+        return ROLE_PREFIX + check_name(name)
+
+    @staticmethod
+    def decode(raw: bytes | None) -> Role | None:
         return None if raw is None else _decoder.decode(raw)
+
+    async def get(self, name: str) -> Role | None:
+        return self.decode(await self._storage.get(self.key(name)))
 
     async def name_for_role_id(self, role_id: str) -> str | None:
         raw = await self._storage.get(self.role_id_key(role_id))

@@ -93,11 +93,20 @@ class SecretIdStore:
     def _key(role: str, lookup: str) -> str:
         return f"{SECRET_PREFIX}{role}/{lookup}"
 
+    key = _key  # the storage key of a secret ID (from its lookup hash), to read with others
+
     async def find(self, role: str, secret_id: str, now: float) -> tuple[str, SecretEntry] | None:
         """The entry of `secret_id` under `role`, live or spent (None if unknown, wrong or
         expired)."""
         lookup, verifier = self.hashes(secret_id)
-        entry = await self._read(role, lookup)
+        return self.check(await self._storage.get(self._key(role, lookup)), lookup, verifier, now)
+
+    @staticmethod
+    def check(
+        raw: bytes | None, lookup: str, verifier: str, now: float
+    ) -> tuple[str, SecretEntry] | None:
+        """`find` from the entry as read at `key(role, lookup)`."""
+        entry = None if raw is None else _decoder.decode(raw)
         if entry is None or not same_digest(entry.verifier, verifier) or entry.expired(now):
             return None
         return lookup, entry
