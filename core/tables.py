@@ -10,7 +10,7 @@ the request routed and authorised against that one state."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MOUNTS_KEY = "core/mounts"
 QUOTAS_KEY = "core/quotas"
@@ -26,7 +26,7 @@ class RequestTables:
     # The policy store's generation counter (None: never bumped).
     policy_generation: bytes | None
     # The presented token, its hash and its stored entry (None: no such token); "" when no
-    # token was read with the tables.
-    token: str = ""
+    # token was read with the tables. Kept out of repr (a secret, as AuditRecord.token).
+    token: str = field(default="", repr=False)
     token_hash: str = ""
-    token_entry: bytes | None = None
+    token_entry: bytes | None = field(default=None, repr=False)
