@@ -49,3 +49,38 @@ async def test_a_read_only_request_is_one_statement(
             assert health.statements == [GET_MANY]
             assert issued.statements == [GET_MANY]
             assert len(role.statements) == 2
+
+
+async def test_writes_and_logins(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+) -> None:
+    config = await backend_config(request, backend, tmp_path)
+    async with counting_server(config) as (workloads, tally):
+        # Role write (root): the request's read, the role (its existence check hands it to
+        # the handler), the write.
+        write = await measure(workloads, tally, "role-write")
+        assert [op.split()[0] for op in write.ops] == ["get_many", "get", "put"], write.ops
+        # AliCloud login: the request's read, the nonce claim (one INSERT on PostgreSQL), the
+        # role, the token, the mount table again (was the mount disabled meanwhile?).
+        login = await measure(workloads, tally, "login")
+        assert [op.split()[0] for op in login.ops] == [
+            "get_many",
+            "update",
+            "get",
+            "write",
+            "get",
+        ], login.ops
+        # AppRole login: the request's read, the role ID's index, the role with its lock
+        # record and secret ID, the token, the mount table again.
+        approle = await measure(workloads, tally, "approle-login")
+        assert [op.split()[0] for op in approle.ops] == [
+            "get_many",
+            "get",
+            "get_many",
+            "write",
+            "get",
+        ], approle.ops
+        if backend == "postgresql":
+            assert len(write.statements) == 3
+            assert len(login.statements) == 5, login.statements
+            assert len(approle.statements) == 5
