@@ -39,7 +39,7 @@ from bench.procs import descendants
 from bench.wrk import feed_script, fixed_script, rotate_script, run_wrk
 
 ROOT = "s.profile-requests-root-token"
-WORKLOADS = ("login", "role-write", "lookup-self")  # lookup-self: --server only
+WORKLOADS = ("login", "role-write", "lookup-self", "health")  # lookup-self, health: --server only
 Req = tuple[str, str, dict[str, str], bytes]
 
 
@@ -55,9 +55,10 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=6, help="--server: per wrk run")
     parser.add_argument("--connections", type=int, default=8, help="--server: wrk -c")
     parser.add_argument("--py-spy", type=Path, help="--server: sample a worker into this file")
+    parser.add_argument("--audit", action="store_true", help="--server: one file audit device")
     opts = parser.parse_args(argv)
-    if opts.workload == "lookup-self" and not opts.server:
-        parser.error("--workload lookup-self needs --server")
+    if opts.workload in ("lookup-self", "health") and not opts.server:
+        parser.error(f"--workload {opts.workload} needs --server")
     return opts
 
 
@@ -190,10 +191,12 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def with_server(opts: argparse.Namespace, workdir: Path, sts_url: str, emulator: Any) -> None:
-    server = wardgate_side.Wardgate(workdir, opts.workers, sts_url, http=opts.http)
+    server = wardgate_side.Wardgate(
+        workdir, opts.workers, sts_url, http=opts.http, audit=opts.audit
+    )
     server.start()
     try:
-        if opts.workload != "lookup-self":
+        if opts.workload not in ("lookup-self", "health"):
             wardgate_side.create_objects(server)
         assert server.service is not None
         pids = server.service.tree_pids()
@@ -206,6 +209,13 @@ def with_server(opts: argparse.Namespace, workdir: Path, sts_url: str, emulator:
                 feeds.write_login_feed(feed, int(3000 * opts.seconds) + 1000, wardgate_side.ROLE)
                 headers = {"Content-Type": "application/json"}
                 return feed_script(feed, "POST", headers, 2, path="/v1/" + wardgate_side.LOGIN_PATH)
+
+        elif opts.workload == "health":
+            url = f"{server.url}/v1/sys/health"
+            lua = fixed_script("GET", {})
+
+            def script() -> str:
+                return lua
 
         elif opts.workload == "lookup-self":
             url = f"{server.url}/v1/auth/token/lookup-self"
@@ -240,7 +250,8 @@ def with_server(opts: argparse.Namespace, workdir: Path, sts_url: str, emulator:
             if run:
                 n = result.requests
                 print(
-                    f"{opts.workload} {opts.http} workers={opts.workers}: {n} requests "
+                    f"{opts.workload} {opts.http} workers={opts.workers}"
+                    f"{' audit' if opts.audit else ''}: {n} requests "
                     f"({result.rps:,.0f}/s, {result.errors} errors), server CPU "
                     f"{1000 * used / n:.3f} ms per request, emulator {1000 * emu / n:.3f} ms"
                 )
@@ -268,7 +279,8 @@ def start_py_spy(
         str(int(opts.seconds)),
     ]
     command += ["--format", "raw", "--rate", "200", "--nonblocking", "--output", str(opts.py_spy)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=workdir.open("wb"))
+    log = (workdir / "py-spy.log").open("wb")
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def summarize_stacks(path: Path, top: int = 25) -> str:
