@@ -188,7 +188,9 @@ def rotating(url_prefix: str, method: str, headers: dict[str, str], body: object
 
 
 def feed_size(load: Load, seconds: float, default_rate: float) -> int:
-    rate = max(load.rate_hint, default_rate if not load.rate_hint else 0, 50.0)
+    # Never below the default: a rate seen in a cold warm-up run can be far below the next
+    # run's, and a feed that runs out reuses signatures (refused, and faster, answers).
+    rate = max(load.rate_hint, default_rate, 50.0)
     return int(rate * seconds * 1.5) + 1000
 
 

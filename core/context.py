@@ -49,6 +49,10 @@ class MountLookup(Protocol):
 
     async def by_accessor(self, accessor: str) -> Mounted | None: ...
 
+    async def accessor_live(self, accessor: str) -> bool:
+        """Whether an auth mount with this accessor exists now (the table is re-read)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CoreContext:

@@ -31,7 +31,6 @@ from core.framework.errors import (
     BadRequest,
     InternalError,
     NotFound,
-    PermissionDenied,
     UnsupportedOperation,
     UnsupportedPath,
     WardgateError,
@@ -381,9 +380,11 @@ class Pipeline:
         if unknown:
             warnings.append(unknown_fields_warning(unknown))
         if isinstance(result.auth, LoginAuth):
-            result.auth = await self._issue_login_token(
-                mounted, mounted.prefix + rel, result.auth, warnings
+            entry, token, ttl_warnings = await issue_login_token(
+                self._runtime.core, mounted, result.auth, path=mounted.prefix + rel
             )
+            warnings.extend(ttl_warnings)
+            result.auth = auth_block(entry, token, ttl=entry.creation_ttl)
         record.response_auth = result.auth
         record.warnings = warnings
         if wrap_ttl:
@@ -420,26 +421,6 @@ class Pipeline:
         )
         body = encode_envelope(wrap_envelope(info), legacy_top_level=False)
         return HTTPResponse(body, 200, headers=_HEADERS)
-
-    async def _issue_login_token(
-        self, mounted: Mounted, path: str, login: LoginAuth, warnings: list[str]
-    ) -> Any:
-        entry, token, ttl_warnings = await issue_login_token(
-            self._runtime.tokens, login, mounted.info, path=path, now=self._runtime.clock.now()
-        )
-        warnings.extend(ttl_warnings)
-        if not await self._runtime.router.accessor_live(mounted.info.accessor):
-            # The mount was disabled while this login ran: its token is refused anyway (see
-            # TokenStore._valid); say so rather than hand out a dead token.
-            await self._runtime.tokens.revoke_tree(self._runtime.tokens.hash(token))
-            raise PermissionDenied(log_detail="the auth mount was disabled during the login")
-        self._runtime.metrics.token_created(
-            auth_method=mounted.info.type,
-            mount_point=mounted.prefix,
-            ttl=entry.creation_ttl,
-            token_type=entry.type,
-        )
-        return auth_block(entry, token, ttl=entry.creation_ttl)
 
 
 async def _request_data(request: HTTPRequest, method: str, limit: int) -> dict[str, Any]:

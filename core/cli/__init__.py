@@ -11,18 +11,25 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from core.cli import auth, kv, login, policy, status, token
-from core.cli.command import Command, Group, run_command, run_group
+if TYPE_CHECKING:
+    from core.cli.command import Command, Group
 
-CLIENT: dict[str, Command | Group] = {
-    **status.COMMANDS,
-    **login.COMMANDS,
-    **kv.COMMANDS,
-    "token": token.GROUP,
-    "policy": policy.GROUP,
-    "auth": auth.GROUP,
-}
+
+def client_commands() -> dict[str, Command | Group]:
+    """The client commands. Imported only when one runs (or usage is shown): the server and
+    its forked workers never load the HTTP client and output libraries they do not use."""
+    from core.cli import auth, kv, login, policy, status, token
+
+    return {
+        **status.COMMANDS,
+        **login.COMMANDS,
+        **kv.COMMANDS,
+        "token": token.GROUP,
+        "policy": policy.GROUP,
+        "auth": auth.GROUP,
+    }
 
 
 def _server(argv: list[str]) -> int:
@@ -61,7 +68,7 @@ def usage() -> str:
         commands = spec.commands if spec is not None else {}
         plugin_commands += [(name, f"(from the {type_} plugin)") for name in commands]
     rows = [(n, s) for n, (s, _) in RAW.items()]
-    client_rows = [(n, c.synopsis) for n, c in CLIENT.items()]
+    client_rows = [(n, c.synopsis) for n, c in client_commands().items()]
     width = max(len(n) for n, _ in [*rows, *client_rows, *plugin_commands])
 
     def block(items: list[tuple[str, str]]) -> list[str]:
@@ -103,13 +110,15 @@ def _dispatch(args: list[str]) -> int:
     command, rest = args[0], args[1:]
     if command in ("-v", "-version", "--version"):
         command = "version"
-    found = CLIENT.get(command)
+    if command in RAW:
+        return RAW[command][1](rest)
+    from core.cli.command import Command, Group, run_command, run_group
+
+    found = client_commands().get(command)
     if isinstance(found, Command):
         return run_command(found, rest)
     if isinstance(found, Group):
         return run_group(found, rest)
-    if command in RAW:
-        return RAW[command][1](rest)
     from core.registry import default_registry
 
     plugin_command = default_registry().command(command)

@@ -174,18 +174,7 @@ class AuthRoutes:
             internal={IDENTITY_MARK: identity.id, "auth_method": method.slug},
         )
         entry, token, _ = await issue_login_token(
-            self._ctx.tokens,
-            login,
-            mounted.info,
-            path=mounted.prefix + "login",
-            now=self._ctx.clock.now(),
-            group=config.token_group,
-        )
-        self._ctx.metrics.token_created(  # counted with the /v1/ logins' tokens
-            auth_method=mounted.info.type,
-            mount_point=mounted.prefix,
-            ttl=entry.creation_ttl,
-            token_type=entry.type,
+            self._ctx, mounted, login, path=mounted.prefix + "login", group=config.token_group
         )
         req.issued = auth_block(entry, token, ttl=entry.creation_ttl)
         return _token_answer(token, entry.creation_ttl, entry, mounted.info.max_lease_ttl)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.framework.envelope import AuthBlock
-from core.framework.errors import BadRequest
+from core.framework.errors import BadRequest, PermissionDenied
 from core.framework.path import LoginAuth, MountInfo
 from core.framework.timefmt import rfc3339 as rfc3339
-from core.tokens.store import TokenEntry, TokenStore, random_id
+from core.tokens.store import TokenEntry, random_id
 from core.tokens.ttl import calculate_ttl
+
+if TYPE_CHECKING:
+    from core.context import CoreContext, Mounted
 
 
 def sanitize_policies(policies: list[str], *, add_default: bool) -> list[str]:
@@ -81,19 +84,30 @@ def entry_for_login(
 
 
 async def issue_login_token(
-    store: TokenStore,
+    ctx: CoreContext,
+    mounted: Mounted,
     login: LoginAuth,
-    mount: MountInfo,
     *,
     path: str,
-    now: float,
     group: str = "",
 ) -> tuple[TokenEntry, str, list[str]]:
     """Issue the token of a successful login, whichever face it came through: (entry,
     token, warnings). `group` puts it in a token group (see core.tokens.store)."""
-    entry, warnings = entry_for_login(login, mount, path=path, now=now)
+    store = ctx.tokens
+    entry, warnings = entry_for_login(login, mounted.info, path=path, now=ctx.clock.now())
     entry.group = group
     token = await store.create(entry)
+    if not await ctx.router.accessor_live(mounted.info.accessor):
+        # The mount was disabled while this login ran: its token is refused anyway (see
+        # TokenStore._valid); say so rather than hand out a dead token.
+        await store.revoke_tree(store.hash(token))
+        raise PermissionDenied(log_detail="the auth mount was disabled during the login")
+    ctx.metrics.token_created(
+        auth_method=mounted.info.type,
+        mount_point=mounted.prefix,
+        ttl=entry.creation_ttl,
+        token_type=entry.type,
+    )
     return entry, token, warnings
 
 

@@ -109,8 +109,14 @@ async def dev_environment(server_url: str) -> AsyncIterator[DevEnvironment]:
         yield env
 
 
-def register(registry: PluginRegistry) -> None:
+def _sts_emulator_command(argv: list[str]) -> int:
+    # Imported when run: the emulator's HTTP server (Hypercorn) stays out of wardgate's server.
     from plugins.alicloud.cli import sts_emulator_command
+
+    return sts_emulator_command(argv)
+
+
+def register(registry: PluginRegistry) -> None:
     from plugins.alicloud.login import LOGIN_ARGS, login_payload_from_args
 
     registry.add(
@@ -121,5 +127,5 @@ def register(registry: PluginRegistry) -> None:
         login_args=LOGIN_ARGS,
         infisical_method=AliCloudInfisical.slug,
         dev=dev_environment,
-        commands={"sts-emulator": sts_emulator_command},
+        commands={"sts-emulator": _sts_emulator_command},
     )

@@ -12,9 +12,7 @@ import asyncio
 import contextlib
 import secrets
 from datetime import UTC, datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from plugins.alicloud.credentials import CredentialsError, CredentialSource, resolve
 from plugins.alicloud.signer import (
@@ -23,6 +21,9 @@ from plugins.alicloud.signer import (
     sign,
     sign_get_caller_identity,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 # What `wardgate login -method=alicloud` and an agent's `method "alicloud"` config take; listed
 # by `wardgate login -h`.
@@ -210,4 +211,6 @@ def contextlib_client(client: httpx.AsyncClient | None) -> Any:
     """Use the caller's client as is, or a short-lived one of our own."""
     if client is not None:
         return contextlib.nullcontext(client)
+    import httpx  # here: the server registers this plugin and never logs in itself
+
     return httpx.AsyncClient(timeout=30)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.registry import PluginRegistry
 from plugins.approle.backend import register
-from tests.conftest import Server, ServerFactory
+from tests.conftest import STORAGE_BACKENDS, Server, ServerFactory, backend_config
 
 
 def approle_registry() -> PluginRegistry:
@@ -26,9 +27,13 @@ async def enable(srv: Server, path: str = "approle", **options: Any) -> None:
     assert response.status_code == 204, response.text
 
 
-@pytest.fixture
-async def srv(server_factory: ServerFactory) -> AsyncIterator[Server]:
-    async with server_factory(registry=approle_registry()) as server:
+@pytest.fixture(params=STORAGE_BACKENDS)
+async def srv(
+    request: pytest.FixtureRequest, tmp_path: Path, server_factory: ServerFactory
+) -> AsyncIterator[Server]:
+    """AppRole mounted at approle/ on each storage backend."""
+    config = await backend_config(request, request.param, tmp_path)
+    async with server_factory(config, registry=approle_registry()) as server:
         await enable(server)
         yield server
 

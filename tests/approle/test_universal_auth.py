@@ -12,15 +12,19 @@ from typing import Any
 import pytest
 
 from tests.approle.conftest import approle_registry, enable
-from tests.conftest import ServerFactory
+from tests.conftest import STORAGE_BACKENDS, ServerFactory, backend_config
 from tests.infisical.conftest import Face, assert_error
 
 BASE = "auth/universal-auth"
 
 
-@pytest.fixture
-async def face(server_factory: ServerFactory) -> AsyncIterator[Face]:
-    async with server_factory(registry=approle_registry()) as srv:
+@pytest.fixture(params=STORAGE_BACKENDS)
+async def face(
+    request: pytest.FixtureRequest, tmp_path: Path, server_factory: ServerFactory
+) -> AsyncIterator[Face]:
+    """The face on each storage backend (secrets, lockouts and tokens live in the storage)."""
+    config = await backend_config(request, request.param, tmp_path)
+    async with server_factory(config, registry=approle_registry()) as srv:
         await enable(srv)
         yield Face(srv)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.cli import CLIENT
+from core.cli import client_commands
 from core.cli.command import Command, Group
 from tests.support.server import wardgate_command
 
@@ -40,7 +40,7 @@ def test_version_command_and_flags(cli: Cli) -> None:
 
 def _all_commands() -> list[Command]:
     found: list[Command] = []
-    for entry in CLIENT.values():
+    for entry in client_commands().values():
         found += list(entry.commands.values()) if isinstance(entry, Group) else [entry]
     return found
 

@@ -27,7 +27,7 @@ from tests.alicloud.conftest import (
     StartEmulator,
 )
 from tests.alicloud.conftest import start_emulator as start_emulator  # the fixture
-from tests.conftest import FakeClock, start_server
+from tests.conftest import STORAGE_BACKENDS, FakeClock, backend_config, start_server
 from tests.infisical.conftest import Face, assert_error, bearer
 from tests.infisical.docs_sample_signer import docs_login_body, docs_signature
 
@@ -72,8 +72,10 @@ async def sts(start_emulator: StartEmulator, clock: FakeClock) -> RunningEmulato
 
 
 @contextlib.asynccontextmanager
-async def alicloud_face(clock: FakeClock, sts_endpoint: str, **mount: Any) -> AsyncIterator[Face]:
-    config = Config(storage=StorageConfig(backend="memory"))
+async def alicloud_face(
+    clock: FakeClock, sts_endpoint: str, config: Config | None = None, **mount: Any
+) -> AsyncIterator[Face]:
+    config = config or Config(storage=StorageConfig(backend="memory"))
     config.auth.append(
         AuthMountConfig(
             path="alicloud", type="alicloud", config={"sts_endpoint": sts_endpoint, **mount}
@@ -84,9 +86,13 @@ async def alicloud_face(clock: FakeClock, sts_endpoint: str, **mount: Any) -> As
         yield Face(srv)
 
 
-@pytest.fixture
-async def face(sts: RunningEmulator, clock: FakeClock) -> AsyncIterator[Face]:
-    async with alicloud_face(clock, sts.url) as found:
+@pytest.fixture(params=STORAGE_BACKENDS)
+async def face(
+    request: pytest.FixtureRequest, tmp_path: Path, sts: RunningEmulator, clock: FakeClock
+) -> AsyncIterator[Face]:
+    """The face on each storage backend (nonces, identities and tokens live in the storage)."""
+    config = await backend_config(request, request.param, tmp_path)
+    async with alicloud_face(clock, sts.url, config) as found:
         yield found
 
 

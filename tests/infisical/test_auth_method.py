@@ -7,8 +7,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.conftest import CLIENT_IP
-from tests.infisical.conftest import Face, assert_error, bearer
+from core.framework import Backend
+from core.infisical.method import FaceRequest, FaceServices, LoginGrant
+from core.registry import default_registry
+from tests.conftest import CLIENT_IP, ROOT_TOKEN, FakeClock, start_server
+from tests.infisical.conftest import Face, assert_error, bearer, passphrase_config
+from tests.infisical.fake_method import PassphraseMethod
 
 CONFIG = "auth/passphrase-auth/identities/"
 SECRET = "correct horse battery"
@@ -288,3 +292,35 @@ async def test_concurrent_attaches_and_updates(face: Face) -> None:
     assert [r.status_code for r in updates] == [200, 200]
     stored = (await face.call("GET", CONFIG + identity_id)).json()["identityPassphraseAuth"]
     assert (stored["accessTokenNumUsesLimit"], stored["accessTokenTTL"]) == (7, 60)
+
+
+async def test_login_finishing_after_its_mount_is_disabled_gets_no_token() -> None:
+    """The face issues tokens through the core's one login issue, which refuses a token whose
+    mount was disabled while the method's checks ran (as on /v1/)."""
+    gate, entered = asyncio.Event(), asyncio.Event()
+
+    class GatedPassphrase(PassphraseMethod):
+        async def login(self, req: FaceRequest, services: FaceServices) -> LoginGrant:
+            grant = await super().login(req, services)
+            entered.set()
+            await gate.wait()  # as an AliCloud login waits for STS
+            return grant
+
+    gated = default_registry(include_entry_points=False)
+    gated.add(
+        "passphrase",
+        lambda ctx: Backend(paths=[], faces={"infisical": GatedPassphrase()}),
+        description="a passphrase login that waits",
+    )
+    async with start_server(passphrase_config(), registry=gated, clock=FakeClock()) as srv:
+        face = Face(srv)
+        identity_id = (await face.identity())["id"]
+        await attach(face, identity_id)
+        pending = asyncio.create_task(login(face, identity_id))
+        await entered.wait()
+        disabled = await srv.call("DELETE", "/v1/sys/auth/passphrase")
+        assert disabled.status_code == 204, disabled.text
+        gate.set()
+        assert_error(await pending, 401, "UnauthorizedError")
+        # Only the root token is stored: the login's token was revoked before any answer.
+        assert await srv.runtime.tokens.storage.list("id/") == [srv.runtime.tokens.hash(ROOT_TOKEN)]
