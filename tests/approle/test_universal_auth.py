@@ -5,28 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.approle.conftest import approle_registry, enable
-from tests.conftest import STORAGE_BACKENDS, ServerFactory, backend_config
+from tests.conftest import Server
 from tests.infisical.conftest import Face, assert_error
 
 BASE = "auth/universal-auth"
 
 
-@pytest.fixture(params=STORAGE_BACKENDS)
-async def face(
-    request: pytest.FixtureRequest, tmp_path: Path, server_factory: ServerFactory
-) -> AsyncIterator[Face]:
-    """The face on each storage backend (secrets, lockouts and tokens live in the storage)."""
-    config = await backend_config(request, request.param, tmp_path)
-    async with server_factory(config, registry=approle_registry()) as srv:
-        await enable(srv)
-        yield Face(srv)
+@pytest.fixture
+def face(srv: Server) -> Face:
+    """The face over the AppRole mount of `srv`, on each storage backend (secrets, lockouts and
+    tokens live in the storage)."""
+    return Face(srv)
 
 
 async def attach(face: Face, **body: Any) -> tuple[str, dict[str, Any]]:
