@@ -44,7 +44,9 @@ from bench.procs import descendants
 from bench.wrk import feed_script, fixed_script, rotate_script, run_wrk
 
 ROOT = "s.profile-requests-root-token"
-WORKLOADS = ("login", "role-write", "lookup-self", "health")  # lookup-self, health: --server only
+# lookup-self, health, approle-login: --server only
+WORKLOADS = ("login", "role-write", "lookup-self", "health", "approle-login")
+SERVER_ONLY = ("lookup-self", "health", "approle-login")
 Req = tuple[str, str, dict[str, str], bytes]
 
 
@@ -66,7 +68,7 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--pg-dsn", help="--storage postgresql: admin DSN (bench/pg_side.py)")
     opts = parser.parse_args(argv)
-    if opts.workload in ("lookup-self", "health") and not opts.server:
+    if opts.workload in SERVER_ONLY and not opts.server:
         parser.error(f"--workload {opts.workload} needs --server")
     if opts.storage != "sqlite" and not opts.server:
         parser.error("--storage postgresql needs --server")
@@ -232,8 +234,9 @@ def with_server(opts: argparse.Namespace, workdir: Path, sts_url: str, emulator:
     )
     try:
         server.start()
+        objects = None
         if opts.workload not in ("lookup-self", "health"):
-            wardgate_side.create_objects(server)
+            objects = wardgate_side.create_objects(server)
         assert server.service is not None
         pids = server.service.tree_pids()
         emulator_pids = [emulator.pid, *descendants(emulator.pid)]
@@ -245,6 +248,15 @@ def with_server(opts: argparse.Namespace, workdir: Path, sts_url: str, emulator:
                 feeds.write_login_feed(feed, int(3000 * opts.seconds) + 1000, wardgate_side.ROLE)
                 headers = {"Content-Type": "application/json"}
                 return feed_script(feed, "POST", headers, 2, path="/v1/" + wardgate_side.LOGIN_PATH)
+
+        elif opts.workload == "approle-login":
+            assert objects is not None
+            url = f"{server.url}/v1/{wardgate_side.APPROLE_LOGIN_PATH}"
+            body = json.dumps(objects.approle_login)
+            lua = fixed_script("POST", {"Content-Type": "application/json"}, body)
+
+            def script() -> str:
+                return lua
 
         elif opts.workload == "health":
             url = f"{server.url}/v1/sys/health"
