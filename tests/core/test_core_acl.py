@@ -750,8 +750,8 @@ async def test_a_policy_change_reaches_another_server_on_the_same_database(
         alicloud(storage=storage, clock=clock) as second,
     ):
         await make_role(first, "dev")
-        await put_policy(first, "shared", READER)
-        holder = await new_token(first, "shared")
+        await put_policy(first, "team", READER)
+        holder = await new_token(first, "team")
         url = "/v1/auth/alicloud/role/dev"
         # Both processes have compiled (and cached) the token's ACL.
         assert await status(first, "GET", url, holder) == 200
@@ -759,16 +759,16 @@ async def test_a_policy_change_reaches_another_server_on_the_same_database(
         assert await status(second, "DELETE", url, holder) == 403
 
         await put_policy(
-            second, "shared", 'path "auth/alicloud/role/*" { capabilities = ["deny"] }'
+            second, "team", 'path "auth/alicloud/role/*" { capabilities = ["deny"] }'
         )
         assert await status(first, "GET", url, holder) == 403
         assert await status(second, "GET", url, holder) == 403
 
-        await put_policy(first, "shared", ROLE_ADMIN)
+        await put_policy(first, "team", ROLE_ADMIN)
         assert await status(second, "POST", url, holder, {"token_ttl": 11}) == 204
         assert await status(first, "GET", url, holder) == 200
 
-        await first.call("DELETE", "/v1/sys/policies/acl/shared")
+        await first.call("DELETE", "/v1/sys/policies/acl/team")
         assert await status(second, "GET", url, holder) == 403
 
         # `default` edits too.
