@@ -77,21 +77,29 @@ CREATE TRIGGER wardgate_test_probe BEFORE INSERT OR UPDATE ON wardgate_kv
 """
 
 
+async def install_durability_probe(database: str) -> None:
+    """From now on every row written records the synchronous_commit of its transaction."""
+    async with pg.connected(database) as conn:
+        await conn.execute(DURABILITY_PROBE)
+
+
+async def commit_modes(database: str) -> list[tuple[str, str]]:
+    """(key, synchronous_commit) of every row written since the probe, sorted."""
+    async with pg.connected(database) as conn:
+        rows = await conn.fetch("SELECT convert_from(key, 'UTF8'), sync FROM wardgate_test_commits")
+    return sorted((row[0], row[1]) for row in rows)
+
+
 async def test_durable_false_turns_synchronous_commit_off_for_that_write_only(
     empty_database: str,
 ) -> None:
     storage = await PostgresStorage.open(options(empty_database))
     try:
-        async with pg.connected(empty_database) as conn:
-            await conn.execute(DURABILITY_PROBE)
+        await install_durability_probe(empty_database)
         await storage.update("nonce", lambda old: b"1", also=[Put("index", b"")], durable=False)
         await storage.update("token", lambda old: b"2")
         await storage.put("after", b"3")
-        async with pg.connected(empty_database) as conn:
-            rows = await conn.fetch(
-                "SELECT convert_from(key, 'UTF8'), sync FROM wardgate_test_commits"
-            )
-        assert sorted(tuple(r) for r in rows) == [
+        assert await commit_modes(empty_database) == [
             ("after", "on"),
             ("index", "off"),
             ("nonce", "off"),
@@ -106,8 +114,7 @@ async def test_a_likely_absent_key_is_created_in_one_statement_durable_or_not(
 ) -> None:
     storage = await PostgresStorage.open(options(empty_database))
     try:
-        async with pg.connected(empty_database) as conn:
-            await conn.execute(DURABILITY_PROBE)
+        await install_durability_probe(empty_database)
         quiet = await storage.update(
             "nonce", lambda old: b"1", also=[Put("index", b"")], durable=False, likely_absent=True
         )
@@ -115,11 +122,7 @@ async def test_a_likely_absent_key_is_created_in_one_statement_durable_or_not(
             "token", lambda old: b"2", also=[Put("token-index", b"")], likely_absent=True
         )
         assert (quiet, loud) == ((None, b"1"), (None, b"2"))
-        async with pg.connected(empty_database) as conn:
-            rows = await conn.fetch(
-                "SELECT convert_from(key, 'UTF8'), sync FROM wardgate_test_commits"
-            )
-        assert sorted(tuple(r) for r in rows) == [
+        assert await commit_modes(empty_database) == [
             ("index", "off"),
             ("nonce", "off"),
             ("token", "on"),

@@ -27,21 +27,14 @@ import asyncpg.connection
 
 from core.config import AuthMountConfig, Config
 from core.registry import default_registry
-from plugins.alicloud.emulator import Identity, build_emulator_app, serve_emulator
+from plugins.alicloud.emulator import build_emulator_app, serve_emulator
 from plugins.alicloud.signer import sign_get_caller_identity
+from tests.alicloud.conftest import ACCOUNT
+from tests.alicloud.conftest import ROLE as ROLE_IDENTITY
 
-ACCOUNT = "1234567890123456"
-IDENTITY = Identity(
-    access_key_id="STS.CountRoleAccessKey0001",
-    access_key_secret="CountRoleSecret0001",
-    security_token="CAIS+count/Token==",
-    arn=f"acs:ram::{ACCOUNT}:assumed-role/bench/session-1",
-    account_id=ACCOUNT,
-    identity_type="AssumedRoleUser",
-    principal_id="300000000000000009:session-1",
-    role_id="300000000000000009",
-)
-ROLE_ARN = f"acs:ram::{ACCOUNT}:role/bench"
+# The AliCloud tests' assumed-role identity (session-1 of RAM role dev-role).
+IDENTITY = ROLE_IDENTITY
+ROLE_ARN = f"acs:ram::{ACCOUNT}:role/dev-role"
 READER_POLICY = 'path "auth/alicloud/role/*" { capabilities = ["read", "list"] }'
 ROLE_BODY = {"arn": ROLE_ARN, "token_policies": "default", "token_ttl": "1h"}
 WORKLOADS = ("lookup-self", "role-read", "role-write", "login", "approle-login", "health")
