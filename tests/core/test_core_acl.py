@@ -758,9 +758,7 @@ async def test_a_policy_change_reaches_another_server_on_the_same_database(
         assert await status(second, "GET", url, holder) == 200
         assert await status(second, "DELETE", url, holder) == 403
 
-        await put_policy(
-            second, "team", 'path "auth/alicloud/role/*" { capabilities = ["deny"] }'
-        )
+        await put_policy(second, "team", 'path "auth/alicloud/role/*" { capabilities = ["deny"] }')
         assert await status(first, "GET", url, holder) == 403
         assert await status(second, "GET", url, holder) == 403
 
